@@ -1,0 +1,362 @@
+//! The benchmark workloads of BENCHMARKS.md, one per call:
+//!
+//!     cargo bench --bench workloads -- WORKLOAD N [M]
+//!
+//! `WORKERS` sets the number of worker threads (default: one per core). One result line goes to
+//! stdout, everything else to stderr. With no workload, every workload runs at its default size.
+
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenlet::channel;
+use greenlet::sync::Event;
+
+/// (name, default N, default M)
+const WORKLOADS: &[(&str, u64, u64)] = &[
+    ("spawn", 1_000_000, 0),
+    ("pingpong", 1_000_000, 0),
+    ("yield", 10_000_000, 0),
+    ("sleepers", 100_000, 0),
+    ("park", 100_000, 0),
+    ("cpu", 16, 0),
+    ("channel_mpmc", 1_000_000, 0),
+];
+
+struct Outcome {
+    seconds: f64,
+    per_op_ns: f64,
+    extra: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn per_op(seconds: f64, n: u64) -> Outcome {
+        Outcome {
+            seconds,
+            per_op_ns: seconds * 1e9 / n as f64,
+            extra: Vec::new(),
+        }
+    }
+
+    fn with(mut self, key: &str, value: impl ToString) -> Outcome {
+        self.extra.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    greenlet::configure(greenlet::Config::default().workers(workers))
+        .expect("configure runs first");
+
+    let runs: Vec<(String, u64, u64)> = match args.first() {
+        None => WORKLOADS
+            .iter()
+            .map(|&(w, n, m)| (w.to_string(), n, m))
+            .collect(),
+        Some(w) => {
+            let Some(&(_, dn, dm)) =
+                WORKLOADS
+                    .iter()
+                    .find(|(name, _, _)| name == w)
+                    .or(match w.as_str() {
+                        "cpu_phase" => Some(&("cpu_phase", 16, 0)),
+                        _ => None,
+                    })
+            else {
+                println!("peer=greenlet workload={w} n=0 failed=unknown_workload");
+                return ExitCode::FAILURE;
+            };
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(dn);
+            let m = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(dm);
+            vec![(w.clone(), n, m)]
+        }
+    };
+
+    let mut ok = true;
+    for (workload, n, m) in runs {
+        let w = workload.clone();
+        // Like Go's main goroutine: the workload runs inside a greenlet.
+        let result = greenlet::spawn(move || run(&w, n, m)).join();
+        match result {
+            Ok(Ok(out)) => {
+                let mut line = format!(
+                    "peer=greenlet workload={workload} n={n} seconds={:.6} per_op_ns={:.1}",
+                    out.seconds, out.per_op_ns
+                );
+                for (k, v) in &out.extra {
+                    line.push_str(&format!(" {k}={v}"));
+                }
+                line.push_str(&format!(" workers={workers}"));
+                println!("{line}");
+            }
+            Ok(Err(reason)) => {
+                println!("peer=greenlet workload={workload} n={n} failed={reason}");
+                ok = false;
+            }
+            Err(e) => {
+                println!(
+                    "peer=greenlet workload={workload} n={n} failed=panic:{}",
+                    e.to_string().replace(' ', "_")
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(workload: &str, n: u64, _m: u64) -> Result<Outcome, String> {
+    match workload {
+        "spawn" => spawn(n),
+        "pingpong" => pingpong(n),
+        "yield" => yields(n),
+        "sleepers" => sleepers(n),
+        "park" => park(n),
+        "cpu" => cpu(n),
+        "cpu_phase" => cpu_phase(n),
+        "channel_mpmc" => channel_mpmc(n),
+        other => Err(format!("unknown_workload_{other}")),
+    }
+}
+
+fn spawn(n: u64) -> Result<Outcome, String> {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..n).map(|i| greenlet::spawn(move || i)).collect();
+    let mut sum = 0u64;
+    for h in handles {
+        sum += h.join().map_err(|e| e.to_string())?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if sum != n * (n.saturating_sub(1)) / 2 {
+        return Err(format!("wrong_sum_{sum}"));
+    }
+    Ok(Outcome::per_op(secs, n).with("sum", sum))
+}
+
+fn pingpong(n: u64) -> Result<Outcome, String> {
+    let (ping_tx, ping_rx) = channel::bounded::<u64>(1);
+    let (pong_tx, pong_rx) = channel::bounded::<u64>(1);
+    let t0 = Instant::now();
+    let ponger = greenlet::spawn(move || {
+        for v in ping_rx.iter() {
+            if pong_tx.send(v + 1).is_err() {
+                break;
+            }
+        }
+    });
+    let mut token = 0;
+    for _ in 0..n {
+        ping_tx.send(token).map_err(|e| e.to_string())?;
+        token = pong_rx.recv().map_err(|e| e.to_string())?;
+    }
+    drop(ping_tx);
+    ponger.join().map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    if token != n {
+        return Err(format!("wrong_token_{token}"));
+    }
+    Ok(Outcome::per_op(secs, n))
+}
+
+fn yields(n: u64) -> Result<Outcome, String> {
+    const GREENLETS: u64 = 1000;
+    let per = (n / GREENLETS).max(1);
+    let start = Arc::new(Event::new());
+    let handles: Vec<_> = (0..GREENLETS)
+        .map(|_| {
+            let start = start.clone();
+            greenlet::spawn(move || {
+                start.wait();
+                for _ in 0..per {
+                    greenlet::yield_now();
+                }
+            })
+        })
+        .collect();
+    greenlet::sleep(Duration::from_millis(20));
+    let t0 = Instant::now();
+    start.set();
+    for h in handles {
+        h.join().map_err(|e| e.to_string())?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Outcome::per_op(secs, per * GREENLETS))
+}
+
+fn sleepers(n: u64) -> Result<Outcome, String> {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|_| greenlet::spawn(|| greenlet::sleep(Duration::from_millis(10))))
+        .collect();
+    for h in handles {
+        h.join().map_err(|e| e.to_string())?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Outcome {
+        seconds: secs,
+        per_op_ns: (secs - 0.010) * 1e9 / n as f64,
+        extra: Vec::new(),
+    })
+}
+
+fn vm_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn park(n: u64) -> Result<Outcome, String> {
+    let event = Arc::new(Event::new());
+    let parked = Arc::new(AtomicUsize::new(0));
+    let rss_before = vm_rss_kb();
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let event = event.clone();
+            let parked = parked.clone();
+            greenlet::spawn(move || {
+                parked.fetch_add(1, Ordering::Relaxed);
+                event.wait();
+            })
+        })
+        .collect();
+    while parked.load(Ordering::Relaxed) < n as usize {
+        greenlet::sleep(Duration::from_millis(1));
+    }
+    // Let the last ones reach their park.
+    greenlet::sleep(Duration::from_millis(50));
+    let park_s = t0.elapsed().as_secs_f64();
+    let rss_parked = vm_rss_kb();
+    let t1 = Instant::now();
+    event.set();
+    for h in handles {
+        h.join().map_err(|e| e.to_string())?;
+    }
+    let release_s = t1.elapsed().as_secs_f64();
+    let bytes = (rss_parked.saturating_sub(rss_before) * 1024) as f64 / n as f64;
+    Ok(Outcome::per_op(park_s + release_s, n)
+        .with("bytes_per_task", format!("{bytes:.0}"))
+        .with("rss_before_kb", rss_before)
+        .with("rss_parked_kb", rss_parked)
+        .with("park_s", format!("{park_s:.4}"))
+        .with("release_s", format!("{release_s:.4}")))
+}
+
+fn fib(n: u32) -> u64 {
+    if n < 2 {
+        n as u64
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+/// One phase of `cpu`: N greenlets each compute fib(30), in this process's worker count.
+fn cpu_phase(n: u64) -> Result<Outcome, String> {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|_| greenlet::spawn(|| fib(std::hint::black_box(30))))
+        .collect();
+    for h in handles {
+        let v = h.join().map_err(|e| e.to_string())?;
+        if v != 832_040 {
+            return Err(format!("wrong_fib_{v}"));
+        }
+    }
+    Ok(Outcome::per_op(t0.elapsed().as_secs_f64(), n))
+}
+
+/// Runs `cpu_phase` in a child process with `workers` workers; returns its seconds.
+fn cpu_child(n: u64, workers: usize) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .args(["cpu_phase", &n.to_string()])
+        .env("WORKERS", workers.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("seconds="))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("child_failed:{}", text.trim().replace(' ', "_")))
+}
+
+fn cpu(n: u64) -> Result<Outcome, String> {
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let t1 = cpu_child(n, 1)?;
+    let t2 = cpu_child(n, workers)?;
+    Ok(Outcome::per_op(t2, n)
+        .with("t1_s", format!("{t1:.4}"))
+        .with("t2_s", format!("{t2:.4}"))
+        .with("speedup", format!("{:.3}", t1 / t2)))
+}
+
+fn channel_mpmc(n: u64) -> Result<Outcome, String> {
+    const SIDES: u64 = 16;
+    let (tx, rx) = channel::bounded::<u64>(1024);
+    let t0 = Instant::now();
+    let producers: Vec<_> = (0..SIDES)
+        .map(|p| {
+            let tx = tx.clone();
+            greenlet::spawn(move || {
+                let mut i = p;
+                while i < n {
+                    tx.send(i).expect("receivers alive");
+                    i += SIDES;
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..SIDES)
+        .map(|_| {
+            let rx = rx.clone();
+            greenlet::spawn(move || {
+                let mut seen = Vec::new();
+                for v in rx.iter() {
+                    seen.push(v);
+                }
+                seen
+            })
+        })
+        .collect();
+    drop(rx);
+    for p in producers {
+        p.join().map_err(|e| e.to_string())?;
+    }
+    let mut seen = vec![false; n as usize];
+    let mut count = 0u64;
+    for c in consumers {
+        for v in c.join().map_err(|e| e.to_string())? {
+            if std::mem::replace(&mut seen[v as usize], true) {
+                return Err(format!("duplicate_{v}"));
+            }
+            count += 1;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if count != n {
+        return Err(format!("lost_{}", n - count));
+    }
+    Ok(Outcome::per_op(secs, n))
+}

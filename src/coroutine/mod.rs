@@ -1,0 +1,122 @@
+//! A greenlet's body on a stack of its own, via `corosensei`.
+//!
+//! This layer knows nothing of scheduling. It offers three things:
+//! [`Coroutine::new`] puts a function on a pooled [`Stack`], [`Coroutine::resume`] runs it until
+//! it suspends or returns, and [`suspend`], called from inside the running coroutine, switches
+//! back to whoever resumed it. While a coroutine runs, a thread-local points at its [`Running`]
+//! record, which lets `suspend` find its way back and lets the overflow handler name the
+//! greenlet whose stack ran out.
+
+pub(crate) mod overflow;
+pub(crate) mod stack;
+
+use std::cell::Cell;
+use std::ptr;
+
+use corosensei::{CoroutineResult, Yielder};
+
+pub(crate) use stack::Stack;
+
+/// Why a coroutine gave control back to its scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// Still runnable: put it back in the run queue, behind the others.
+    Yield,
+    /// Waiting for an unpark; the scheduler must not run it until woken.
+    Park,
+}
+
+/// What a running coroutine and the overflow handler need to know about it.
+pub(crate) struct Running {
+    /// Set when the body starts; the yielder lives at the top of the coroutine's own stack.
+    yielder: Cell<*const Yielder<(), Suspend>>,
+    guard_start: usize,
+    stack_size: usize,
+    id: u64,
+    name: Option<(*const u8, usize)>,
+}
+
+thread_local! {
+    /// The coroutine running on this thread, if any. Plain data with a const initialiser, so
+    /// reading it from the SIGSEGV handler is sound.
+    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
+}
+
+/// A greenlet body with its stack.
+pub(crate) struct Coroutine {
+    inner: corosensei::Coroutine<(), Suspend, (), Stack>,
+    running: Running,
+}
+
+// SAFETY: a corosensei coroutine is !Send because values on its stack might not be Send. Every
+// value on a greenlet's stack was either moved in with the spawned closure (bounded by `Send`)
+// or created by that closure's code; the closure cannot smuggle in `!Send` values from the
+// spawning thread. What remains is the same hazard std threads avoid by never moving: a
+// suspended stack holding a `!Send` value such as an `Rc` or a `MutexGuard`, or a reference to a
+// thread-local, and then resuming on another worker. Values that are `!Send` only because of
+// thread identity (`Rc`, `RefCell` borrows) stay coherent because the coroutine runs on one
+// thread at a time and every switch is a full synchronisation (Acquire/Release through the run
+// queues). The real limits are documented in the crate docs ("Thread-locals and migration"):
+// thread-local addresses must not be kept across a blocking call, and std `MutexGuard`s must not
+// be held across one. `Running` holds raw pointers used only by the thread that runs the
+// coroutine.
+unsafe impl Send for Coroutine {}
+
+impl Coroutine {
+    /// Places `body` on `stack`. `id` and `name` identify the greenlet in overflow reports;
+    /// `name` must stay valid for the coroutine's lifetime.
+    pub(crate) fn new<F>(stack: Stack, id: u64, name: Option<&str>, body: F) -> Coroutine
+    where
+        F: FnOnce() + 'static,
+    {
+        let running = Running {
+            yielder: Cell::new(ptr::null()),
+            guard_start: stack.guard_start(),
+            stack_size: stack.size(),
+            id,
+            name: name.map(|n| (n.as_ptr(), n.len())),
+        };
+        let inner = corosensei::Coroutine::with_stack(stack, move |yielder, ()| {
+            let running = RUNNING.with(Cell::get);
+            // SAFETY: `resume` set RUNNING to this coroutine's record before switching here.
+            unsafe { (*running).yielder.set(yielder as *const _) };
+            body();
+        });
+        Coroutine { inner, running }
+    }
+
+    /// Runs the coroutine until it suspends (`Some(reason)`) or its body returns (`None`).
+    ///
+    /// The body must not panic: callers catch panics inside it.
+    pub(crate) fn resume(&mut self) -> Option<Suspend> {
+        let prev = RUNNING.with(|r| r.replace(&self.running));
+        let result = self.inner.resume(());
+        RUNNING.with(|r| r.set(prev));
+        match result {
+            CoroutineResult::Yield(reason) => Some(reason),
+            CoroutineResult::Return(()) => None,
+        }
+    }
+
+    /// The stack of a coroutine whose body has returned.
+    pub(crate) fn into_stack(self) -> Stack {
+        self.inner.into_stack()
+    }
+}
+
+/// Switches from the running coroutine back to the thread that resumed it.
+///
+/// `#[inline(never)]` on purpose: the thread may differ after the switch, and the thread-local is
+/// read afresh on every call rather than from an address cached before a switch.
+#[inline(never)]
+pub(crate) fn suspend(reason: Suspend) {
+    let running = RUNNING.with(Cell::get);
+    assert!(
+        !running.is_null(),
+        "greenlet: suspend called outside a greenlet"
+    );
+    // SAFETY: RUNNING points at the record of the coroutine executing this code; its yielder was
+    // set when the body started and lives on this coroutine's stack.
+    let yielder = unsafe { &*(*running).yielder.get() };
+    yielder.suspend(reason);
+}

@@ -1,0 +1,398 @@
+//! Spawning greenlets and waiting for them: [`spawn`], [`Builder`], [`Greenlet`], [`joinall`].
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::coroutine::stack;
+use crate::runtime::task::{self, Body, Header};
+use crate::runtime::{self, Task, TaskRef, TimerAction};
+
+/// A greenlet's identity: unique for the life of the process.
+///
+/// ```
+/// let g = greenlet::spawn(|| greenlet::current());
+/// let id = g.id();
+/// assert_eq!(g.join().unwrap(), Some(id));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenletId(u64);
+
+impl GreenletId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Why a greenlet did not return a value.
+///
+/// ```
+/// use greenlet::JoinError;
+/// let g = greenlet::spawn(|| panic!("boom"));
+/// match g.join() {
+///     Err(JoinError::Panicked(payload)) => assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom")),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+pub enum JoinError {
+    /// The greenlet panicked; this is the panic's payload.
+    Panicked(Box<dyn Any + Send>),
+    /// The greenlet was killed with [`Greenlet::kill`].
+    Killed,
+}
+
+impl JoinError {
+    /// True for [`JoinError::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// True for [`JoinError::Killed`].
+    pub fn is_killed(&self) -> bool {
+        matches!(self, JoinError::Killed)
+    }
+
+    /// The panic message, when the payload is a string (as with `panic!("...")`).
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panicked(p) => p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            JoinError::Killed => None,
+        }
+    }
+
+    /// Re-raises a panic in the caller (like `std::panic::resume_unwind`); a kill becomes a panic
+    /// with a message saying so.
+    pub fn resume(self) -> ! {
+        match self {
+            JoinError::Panicked(p) => std::panic::resume_unwind(p),
+            JoinError::Killed => panic!("greenlet was killed"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => f.debug_tuple("Panicked").field(&m).finish(),
+                None => f
+                    .debug_tuple("Panicked")
+                    .field(&"<non-string payload>")
+                    .finish(),
+            },
+            JoinError::Killed => f.write_str("Killed"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => write!(f, "greenlet panicked: {m}"),
+                None => f.write_str("greenlet panicked"),
+            },
+            JoinError::Killed => f.write_str("greenlet was killed"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// A handle to a spawned greenlet: join it, wait for it, kill it.
+///
+/// Dropping the handle detaches the greenlet: it runs on to its end. A `Greenlet<T>` is `Send`
+/// and `Sync` for `T: Send`, so one may be joined from another greenlet or thread.
+pub struct Greenlet<T> {
+    task: TaskRef,
+    /// Takes the result out of `task`'s typed body (see `task::take_result`).
+    take: unsafe fn(&Task) -> Option<Result<T, JoinError>>,
+    /// Send + Sync exactly when `T: Send`, like the value the handle will hand over.
+    _result: PhantomData<Mutex<T>>,
+}
+
+impl<T> Greenlet<T> {
+    /// Waits for the greenlet to end and returns its value, or why there is none.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| 6 * 7);
+    /// assert_eq!(g.join().unwrap(), 42);
+    /// ```
+    pub fn join(self) -> Result<T, JoinError> {
+        self.wait();
+        // SAFETY: `take` was made for this task's body types in `spawn_task`; the task is done
+        // (wait returned), and `self` is its one handle, consumed here.
+        unsafe { (self.take)(&self.task) }.expect("a finished greenlet has a result")
+    }
+
+    /// Waits for the greenlet to end, leaving its value in place for [`join`](Greenlet::join).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| "done");
+    /// g.wait();
+    /// assert!(g.is_finished());
+    /// ```
+    pub fn wait(&self) {
+        self.check_not_self();
+        self.task.header.wait_done(None);
+    }
+
+    /// Waits at most `d`; true when the greenlet has ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(10)));
+    /// assert!(!g.wait_timeout(Duration::from_millis(10)));
+    /// g.kill();
+    /// assert!(g.wait_timeout(Duration::from_secs(5)));
+    /// ```
+    pub fn wait_timeout(&self, d: Duration) -> bool {
+        self.check_not_self();
+        self.task.header.wait_done(Instant::now().checked_add(d))
+    }
+
+    /// Whether the greenlet has ended (returned, panicked or was killed).
+    pub fn is_finished(&self) -> bool {
+        self.task.header.is_done()
+    }
+
+    /// Asks the greenlet to stop and returns at once. A greenlet that has not started never
+    /// runs; one parked in a blocking call of this crate unwinds from it (its destructors run);
+    /// one computing is stopped at its next blocking call or yield. [`join`](Greenlet::join) then
+    /// returns `Err(JoinError::Killed)`. Killing a finished greenlet does nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60)));
+    /// g.kill();
+    /// assert!(g.join().unwrap_err().is_killed());
+    /// ```
+    pub fn kill(&self) {
+        runtime::kill(&self.task);
+    }
+
+    /// The greenlet's id.
+    pub fn id(&self) -> GreenletId {
+        GreenletId(self.task.header.id)
+    }
+
+    /// The name given with [`Builder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.task.header.name.as_deref()
+    }
+
+    fn check_not_self(&self) {
+        if current().map(GreenletId::as_u64) == Some(self.task.header.id) {
+            panic!(
+                "greenlet {} tried to wait for itself, which would wait forever",
+                self.task.header.id
+            );
+        }
+    }
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.task.header.id)
+            .field("name", &self.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Configures a greenlet before spawning it: its name and its stack size.
+///
+/// ```
+/// let g = greenlet::Builder::new()
+///     .name("worker")
+///     .stack_size(64 << 10)
+///     .spawn(|| 1 + 1)
+///     .unwrap();
+/// assert_eq!(g.name(), Some("worker"));
+/// assert_eq!(g.join().unwrap(), 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the greenlet (shown by [`Greenlet::name`] and in stack overflow reports).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The greenlet's stack size in bytes, from
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE);
+    /// rounded up to whole pages. Only touched pages use memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the greenlet. Fails with `InvalidInput` if the stack size is out of range.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_inner(None, f)
+    }
+
+    /// Spawns the greenlet to start no earlier than `delay` from now (see [`spawn_later`]).
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_inner(Some(delay), f)
+    }
+
+    fn spawn_inner<F, T>(self, delay: Option<Duration>, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let stack_size = self.stack_size.map(stack::validate).transpose()?;
+        Ok(spawn_task(
+            f,
+            self.name.map(String::into_boxed_str),
+            stack_size,
+            delay,
+        ))
+    }
+}
+
+/// Spawns a greenlet running `f` and returns its handle.
+///
+/// ```
+/// let g = greenlet::spawn(|| "hello from a greenlet");
+/// assert_eq!(g.join().unwrap(), "hello from a greenlet");
+/// ```
+pub fn spawn<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_task(f, None, None, None)
+}
+
+/// Spawns a greenlet that starts no earlier than `delay` from now. Until then it holds no
+/// stack; killing it meanwhile means it never runs.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t0 = Instant::now();
+/// let g = greenlet::spawn_later(Duration::from_millis(20), move || t0.elapsed());
+/// assert!(g.join().unwrap() >= Duration::from_millis(20));
+/// ```
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_task(f, None, None, Some(delay))
+}
+
+/// Joins every greenlet, in input order, and returns their results in that order.
+///
+/// ```
+/// let handles: Vec<_> = (0..10).map(|i| greenlet::spawn(move || i * i)).collect();
+/// let squares: Vec<i32> = greenlet::joinall(handles).into_iter().map(Result::unwrap).collect();
+/// assert_eq!(squares[9], 81);
+/// ```
+pub fn joinall<T>(greenlets: impl IntoIterator<Item = Greenlet<T>>) -> Vec<Result<T, JoinError>> {
+    greenlets.into_iter().map(Greenlet::join).collect()
+}
+
+/// The running greenlet's id; `None` on a plain thread.
+///
+/// ```
+/// assert_eq!(greenlet::current(), None); // a doc test runs on a plain thread
+/// assert!(greenlet::spawn(greenlet::current).join().unwrap().is_some());
+/// ```
+pub fn current() -> Option<GreenletId> {
+    runtime::current_task_ptr().map(|t| {
+        // SAFETY: the pointer is the running greenlet's own task, alive while it runs.
+        GreenletId(unsafe { t.as_ref() }.header.id)
+    })
+}
+
+fn spawn_task<F, T>(
+    f: F,
+    name: Option<Box<str>>,
+    stack_size: Option<usize>,
+    delay: Option<Duration>,
+) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = runtime::get();
+    let stack_size = stack_size.unwrap_or(rt.config.stack_size);
+    let start_at = delay.map(|d| Instant::now().checked_add(d));
+    let sched = if delay.is_some() {
+        task::IDLE
+    } else {
+        task::SCHEDULED
+    };
+    let task = Arc::new(Task {
+        header: Header::new(next_id(), name, stack_size, sched),
+        body: Body::new(f),
+    });
+    let task: TaskRef = task;
+    let handle = Greenlet {
+        task: task.clone(),
+        take: task::take_result::<F, T>,
+        _result: PhantomData,
+    };
+    match start_at {
+        None => runtime::spawn(task),
+        Some(Some(at)) => runtime::add_timer(at, TimerAction::Start(task)),
+        // A delay beyond the end of time: it never starts (it can still be killed).
+        Some(None) => drop(task),
+    }
+    handle
+}
+
+/// Ids come from a global counter in blocks of 1024 per thread, so spawning does not contend.
+#[inline(never)]
+fn next_id() -> u64 {
+    const BLOCK: u64 = 1024;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    RANGE.with(|r| {
+        let (mut next, mut end) = r.get();
+        if next == end {
+            next = NEXT.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        r.set((next + 1, end));
+        next
+    })
+}

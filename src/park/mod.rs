@@ -1,0 +1,427 @@
+//! Park and unpark: the one primitive every blocking call of the crate comes down to.
+//!
+//! An execution context (a greenlet, or a plain OS thread) parks until someone unparks it, a
+//! deadline passes, or it is interrupted (killed, or an enclosing [`with_timeout`] expires).
+//!
+//! # The token
+//!
+//! Each context owns a [`ParkCell`] whose `token` word holds a generation and a status. Every park
+//! starts a new generation in `WAITING` ([`prepare`]) and hands out [`Unparker`]s stamped with it.
+//! An unparker, a timer and a kill all try the same compare-and-swap from `(gen, WAITING)` to
+//! `(gen, their status)`: exactly one wins, once, and only for that park. A stale unparker (from
+//! an earlier park, or one whose waiter already timed out) fails the CAS and reports `false`, so a
+//! primitive can hand its wake-up to another waiter instead of losing it.
+//!
+//! # Interrupts
+//!
+//! A kill, or the expiry of a `with_timeout` deadline, surfaces as an unwind out of the park
+//! (`resume_unwind` with a private payload) that runs destructors on the way. An interrupt is
+//! never delivered while the context is already unwinding a panic (that would abort the
+//! process); it waits for the next park.
+//!
+//! [`with_timeout`]: crate::with_timeout
+
+mod waitqueue;
+
+use std::cell::{Cell, UnsafeCell};
+use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use crate::coroutine::{self, Suspend};
+use crate::runtime::{self, TaskRef};
+
+pub(crate) use waitqueue::WaitQueue;
+
+const STATUS_BITS: u32 = 8;
+const STATUS_MASK: u64 = (1 << STATUS_BITS) - 1;
+const IDLE: u64 = 0;
+const WAITING: u64 = 1;
+const UNPARKED: u64 = 2;
+const TIMED_OUT: u64 = 3;
+const KILLED: u64 = 4;
+
+const KILL_NONE: u8 = 0;
+const KILL_REQUESTED: u8 = 1;
+const KILL_DELIVERED: u8 = 2;
+
+/// The unwind payload of a kill. Caught where the greenlet started.
+pub(crate) struct KillUnwind;
+
+/// The unwind payload of an expired `with_timeout`: which context and which frame.
+pub(crate) struct TimeoutUnwind {
+    pub(crate) cell: usize,
+    pub(crate) frame: u64,
+}
+
+/// How a park ended when it did not unwind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// An [`Unparker`] fired.
+    Unparked,
+    /// The park's own deadline passed.
+    TimedOut,
+}
+
+/// The park state of one context.
+pub(crate) struct ParkCell {
+    token: AtomicU64,
+    kill: AtomicU8,
+    /// Set by `prepare` while the context unwinds a panic: this park ignores kills and timeouts.
+    shielded: AtomicBool,
+    /// `with_timeout` frames, innermost last. Only the owning context touches them.
+    frames: UnsafeCell<Vec<Frame>>,
+    next_frame: Cell<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    id: u64,
+    deadline: Instant,
+}
+
+// SAFETY: `token`, `kill` and `shielded` are atomics. `frames` and `next_frame` are read and
+// written only by the context that owns the cell (the greenlet itself, on whichever worker runs
+// it, or the thread itself), never concurrently: the greenlet runs on one worker at a time and
+// the hand-off between workers is Release/Acquire through the run queues.
+unsafe impl Sync for ParkCell {}
+
+impl ParkCell {
+    pub(crate) fn new() -> ParkCell {
+        ParkCell {
+            token: AtomicU64::new(IDLE),
+            kill: AtomicU8::new(KILL_NONE),
+            shielded: AtomicBool::new(false),
+            frames: UnsafeCell::new(Vec::new()),
+            next_frame: Cell::new(0),
+        }
+    }
+
+    fn frames(&self) -> &mut Vec<Frame> {
+        // SAFETY: owner-only, see the Sync impl; callers never hold two of these at once.
+        unsafe { &mut *self.frames.get() }
+    }
+
+    /// The earliest `with_timeout` deadline (the outermost on ties).
+    fn earliest_frame(&self) -> Option<Frame> {
+        let mut best: Option<Frame> = None;
+        for f in self.frames().iter() {
+            if best.is_none_or(|b| f.deadline < b.deadline) {
+                best = Some(*f);
+            }
+        }
+        best
+    }
+
+    /// Whether a kill or an expired timeout is waiting to be delivered.
+    fn pending_interrupt(&self) -> bool {
+        self.kill.load(Relaxed) == KILL_REQUESTED
+            || (!self.frames().is_empty() && self.earliest_frame_expired().is_some())
+    }
+
+    fn earliest_frame_expired(&self) -> Option<Frame> {
+        self.earliest_frame()
+            .filter(|f| f.deadline <= Instant::now())
+    }
+
+    /// Unwinds with the pending interrupt, if any (not while already unwinding a panic).
+    fn deliver_interrupts(&self) {
+        if thread::panicking() {
+            return;
+        }
+        if self.kill.load(SeqCst) == KILL_REQUESTED {
+            self.deliver_kill();
+        }
+        if !self.frames().is_empty() {
+            if let Some(frame) = self.earliest_frame_expired() {
+                self.deliver_timeout(frame);
+            }
+        }
+    }
+
+    fn deliver_kill(&self) -> ! {
+        self.kill.store(KILL_DELIVERED, SeqCst);
+        resume_unwind(Box::new(KillUnwind))
+    }
+
+    fn deliver_timeout(&self, frame: Frame) -> ! {
+        resume_unwind(Box::new(TimeoutUnwind {
+            cell: self as *const ParkCell as usize,
+            frame: frame.id,
+        }))
+    }
+
+    /// Asks the owner to unwind at its next blocking call, and interrupts its current park.
+    /// Returns true when the current park was interrupted (the caller must then wake the owner).
+    pub(crate) fn request_kill(&self) -> bool {
+        if self
+            .kill
+            .compare_exchange(KILL_NONE, KILL_REQUESTED, SeqCst, SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        let token = self.token.load(SeqCst);
+        if token & STATUS_MASK != WAITING || self.shielded.load(SeqCst) {
+            return false;
+        }
+        let killed = (token & !STATUS_MASK) | KILLED;
+        self.token
+            .compare_exchange(token, killed, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// The status of the park with generation `gen`, as seen now.
+    fn status(&self, gen: u64) -> u64 {
+        let token = self.token.load(Acquire);
+        if token >> STATUS_BITS == gen {
+            token & STATUS_MASK
+        } else {
+            IDLE
+        }
+    }
+
+    /// Moves the park `gen` from WAITING to `status`; true if this call won.
+    fn finish(&self, gen: u64, status: u64) -> bool {
+        let waiting = (gen << STATUS_BITS) | WAITING;
+        self.token
+            .compare_exchange(waiting, (gen << STATUS_BITS) | status, AcqRel, Relaxed)
+            .is_ok()
+    }
+}
+
+/// A plain OS thread's context.
+pub(crate) struct ThreadCtx {
+    cell: ParkCell,
+    thread: Thread,
+}
+
+thread_local! {
+    static THREAD_CTX: Arc<ThreadCtx> = Arc::new(ThreadCtx {
+        cell: ParkCell::new(),
+        thread: thread::current(),
+    });
+}
+
+/// Who parks: a greenlet (through its task) or a plain thread.
+#[derive(Clone)]
+enum Target {
+    Greenlet(TaskRef),
+    Thread(Arc<ThreadCtx>),
+}
+
+impl Target {
+    /// The calling context.
+    fn current() -> Target {
+        match runtime::current_task() {
+            Some(task) => Target::Greenlet(task),
+            None => {
+                crate::config::mark_used();
+                Target::Thread(THREAD_CTX.with(Arc::clone))
+            }
+        }
+    }
+
+    fn cell(&self) -> &ParkCell {
+        match self {
+            Target::Greenlet(task) => &task.header.park,
+            Target::Thread(t) => &t.cell,
+        }
+    }
+}
+
+/// Wakes one park of one context. Cheap to clone; any thread may fire it.
+#[derive(Clone)]
+pub(crate) struct Unparker {
+    target: Target,
+    gen: u64,
+}
+
+impl Unparker {
+    /// Ends the park it was made for; false if that park already ended (or never began).
+    pub(crate) fn unpark(&self) -> bool {
+        self.fire(UNPARKED)
+    }
+
+    /// Ends the park with `TimedOut`; used by timers.
+    pub(crate) fn time_out(&self) -> bool {
+        self.fire(TIMED_OUT)
+    }
+
+    /// Whether the park this unparker belongs to is still waiting.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.target.cell().status(self.gen) == WAITING
+    }
+
+    fn fire(&self, status: u64) -> bool {
+        if !self.target.cell().finish(self.gen, status) {
+            return false;
+        }
+        match &self.target {
+            Target::Greenlet(task) => runtime::wake(task),
+            Target::Thread(t) => t.thread.unpark(),
+        }
+        true
+    }
+}
+
+/// A park that has begun (its unparkers may fire) but not yet blocked.
+pub(crate) struct Parker {
+    target: Target,
+    gen: u64,
+}
+
+/// Begins a park of the calling context: from now on, unparkers made from the result can end it.
+/// Register them where the wake-up will come from, then call [`Parker::park`].
+pub(crate) fn prepare() -> Parker {
+    let target = Target::current();
+    let cell = target.cell();
+    let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
+    cell.shielded.store(thread::panicking(), SeqCst);
+    cell.token.store((gen << STATUS_BITS) | WAITING, SeqCst);
+    Parker { target, gen }
+}
+
+impl Parker {
+    /// An unparker for this park.
+    pub(crate) fn unparker(&self) -> Unparker {
+        Unparker {
+            target: self.target.clone(),
+            gen: self.gen,
+        }
+    }
+
+    /// Blocks until unparked or `deadline` passes. Unwinds on a kill or an expired enclosing
+    /// `with_timeout` (unless the context is already unwinding a panic).
+    pub(crate) fn park(self, deadline: Option<Instant>) -> Wake {
+        let cell = self.target.cell();
+        let shielded = cell.shielded.load(Relaxed);
+        if !shielded && cell.kill.load(SeqCst) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
+            cell.deliver_kill();
+        }
+        let frame = if shielded {
+            None
+        } else {
+            cell.earliest_frame()
+        };
+        let wake_at = match (deadline, frame) {
+            (Some(d), Some(f)) => Some(d.min(f.deadline)),
+            (d, f) => d.or(f.map(|f| f.deadline)),
+        };
+        match &self.target {
+            Target::Greenlet(task) => self.block_greenlet(task, wake_at, shielded),
+            Target::Thread(_) => self.block_thread(wake_at),
+        }
+        self.resolve(deadline, frame)
+    }
+
+    fn block_greenlet(&self, task: &TaskRef, wake_at: Option<Instant>, shielded: bool) {
+        let cell = &task.header.park;
+        if let Some(at) = wake_at {
+            if at <= Instant::now() {
+                cell.finish(self.gen, TIMED_OUT);
+                return;
+            }
+            runtime::add_timer(at, runtime::TimerAction::Unpark(self.unparker()));
+        }
+        runtime::pin_current(shielded);
+        while cell.status(self.gen) == WAITING {
+            coroutine::suspend(Suspend::Park);
+        }
+    }
+
+    fn block_thread(&self, wake_at: Option<Instant>) {
+        let cell = self.target.cell();
+        while cell.status(self.gen) == WAITING {
+            match wake_at {
+                None => thread::park(),
+                Some(at) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        cell.finish(self.gen, TIMED_OUT);
+                    } else {
+                        thread::park_timeout(at - now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns the final status into a return value or an unwind.
+    fn resolve(&self, deadline: Option<Instant>, frame: Option<Frame>) -> Wake {
+        let cell = self.target.cell();
+        match cell.status(self.gen) {
+            UNPARKED => Wake::Unparked,
+            KILLED => cell.deliver_kill(),
+            _ => {
+                // TIMED_OUT: the park's own deadline or an enclosing with_timeout. The earlier
+                // one wins; on a tie the call returns and the timeout fires at the next park.
+                match (deadline, frame) {
+                    (Some(d), Some(f)) if f.deadline < d => cell.deliver_timeout(f),
+                    (None, Some(f)) => cell.deliver_timeout(f),
+                    _ => Wake::TimedOut,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Parker {
+    /// A park abandoned before blocking (its condition became true) is retired, so that a late
+    /// unparker fails instead of waking the context for nothing.
+    fn drop(&mut self) {
+        self.target.cell().finish(self.gen, IDLE);
+    }
+}
+
+/// Checks for a kill or an expired `with_timeout` of the calling context and unwinds if there is
+/// one. Used by yield points that do not park.
+pub(crate) fn check_interrupts() {
+    match runtime::current_task_ptr() {
+        // SAFETY: the pointer is the running greenlet's own task, alive while it runs.
+        Some(task) => {
+            let cell = unsafe { &task.as_ref().header.park };
+            if cell.pending_interrupt() {
+                cell.deliver_interrupts();
+            }
+        }
+        None => THREAD_CTX.with(|t| {
+            if t.cell.pending_interrupt() {
+                t.cell.deliver_interrupts();
+            }
+        }),
+    }
+}
+
+/// A `with_timeout` frame on the calling context; popped when dropped.
+pub(crate) struct TimeoutFrame {
+    target: Target,
+    id: u64,
+}
+
+impl TimeoutFrame {
+    pub(crate) fn push(deadline: Instant) -> TimeoutFrame {
+        let target = Target::current();
+        let cell = target.cell();
+        let id = cell.next_frame.get();
+        cell.next_frame.set(id + 1);
+        cell.frames().push(Frame { id, deadline });
+        TimeoutFrame { target, id }
+    }
+
+    /// Whether `payload` is this frame's own timeout.
+    pub(crate) fn owns(&self, payload: &TimeoutUnwind) -> bool {
+        payload.cell == self.target.cell() as *const ParkCell as usize && payload.frame == self.id
+    }
+}
+
+impl Drop for TimeoutFrame {
+    fn drop(&mut self) {
+        let frames = self.target.cell().frames();
+        if let Some(pos) = frames.iter().rposition(|f| f.id == self.id) {
+            frames.remove(pos);
+        }
+    }
+}

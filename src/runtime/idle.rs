@@ -1,0 +1,160 @@
+//! Putting idle workers to sleep and waking them, without lost wake-ups and without spinning.
+//!
+//! The protocol (after tokio's `idle` module and Go's `wakep`):
+//!
+//! * A worker out of work first *searches* (steals, fires timers) for a short while. At most half
+//!   the workers search at once; a push while someone searches needs no wake-up, since the
+//!   searcher will find it.
+//! * A worker that gives up registers as a sleeper, issues a SeqCst fence, and checks every queue
+//!   and timer once more before it blocks. A producer pushes, issues a SeqCst fence, then reads the
+//!   counters. One of the two sees the other: either the sleeper sees the work, or the producer
+//!   sees the sleeper and wakes it.
+//! * A sleeper blocks until the earliest timer of any worker (`horizon`); a timer added earlier
+//!   than that wakes one sleeper so that it recomputes.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+
+/// Shared idle bookkeeping.
+pub(crate) struct Idle {
+    sleepers: Mutex<Vec<usize>>,
+    num_sleeping: AtomicUsize,
+    num_searching: AtomicUsize,
+    /// The earliest deadline some sleeper will wake at by itself (`u64::MAX`: none).
+    horizon: AtomicU64,
+    workers: usize,
+}
+
+/// How one worker is put to sleep and woken.
+pub(crate) struct Sleeper {
+    pub(crate) thread: OnceLock<Thread>,
+    notified: AtomicBool,
+}
+
+impl Sleeper {
+    pub(crate) fn new() -> Sleeper {
+        Sleeper {
+            thread: OnceLock::new(),
+            notified: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes this worker if it sleeps; makes its next sleep return at once otherwise.
+    pub(crate) fn wake(&self) {
+        self.notified.store(true, Release);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Blocks the calling worker thread until woken or `deadline` (ns since the epoch) passes.
+    pub(crate) fn sleep(&self, deadline: u64, now: impl Fn() -> u64) {
+        loop {
+            if self.notified.swap(false, Acquire) {
+                return;
+            }
+            if deadline == u64::MAX {
+                std::thread::park();
+            } else {
+                let n = now();
+                if n >= deadline {
+                    return;
+                }
+                std::thread::park_timeout(std::time::Duration::from_nanos(deadline - n));
+            }
+        }
+    }
+}
+
+impl Idle {
+    pub(crate) fn new(workers: usize) -> Idle {
+        Idle {
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            num_sleeping: AtomicUsize::new(0),
+            num_searching: AtomicUsize::new(0),
+            horizon: AtomicU64::new(u64::MAX),
+            workers,
+        }
+    }
+
+    /// After new work was made visible: wakes a sleeper unless a worker is already searching.
+    pub(crate) fn notify_one(&self, sleepers: &[Sleeper]) {
+        fence(SeqCst);
+        if self.num_searching.load(SeqCst) != 0 || self.num_sleeping.load(SeqCst) == 0 {
+            return;
+        }
+        self.wake_one(sleepers);
+    }
+
+    /// After a timer due at `at` was added: wakes a sleeper if none would wake by then.
+    pub(crate) fn notify_timer(&self, at: u64, sleepers: &[Sleeper]) {
+        fence(SeqCst);
+        if self.num_sleeping.load(SeqCst) != 0 && at < self.horizon.load(SeqCst) {
+            self.wake_one(sleepers);
+        }
+    }
+
+    fn wake_one(&self, sleepers: &[Sleeper]) {
+        let index = {
+            let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let index = s.pop();
+            if index.is_some() {
+                self.num_sleeping.fetch_sub(1, SeqCst);
+            }
+            index
+        };
+        if let Some(i) = index {
+            sleepers[i].wake();
+        }
+    }
+
+    /// Enters the searching state if fewer than half the workers search; false otherwise.
+    pub(crate) fn start_search(&self) -> bool {
+        let searching = self.num_searching.load(SeqCst);
+        if 2 * searching >= self.workers.max(2) {
+            return false;
+        }
+        self.num_searching.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// Leaves the searching state. The last searcher to find work wakes another worker, so that
+    /// parallelism ramps up when work arrives in bursts.
+    pub(crate) fn end_search(&self, found: bool, sleepers: &[Sleeper]) {
+        let prev = self.num_searching.fetch_sub(1, SeqCst);
+        if prev == 1 && found {
+            self.notify_one(sleepers);
+        }
+    }
+
+    /// Registers worker `index` as a sleeper. The caller must then re-check for work.
+    pub(crate) fn register_sleeper(&self, index: usize) {
+        let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        s.push(index);
+        self.num_sleeping.fetch_add(1, SeqCst);
+        drop(s);
+        fence(SeqCst);
+    }
+
+    /// Removes worker `index` from the sleepers if a waker has not already done so.
+    pub(crate) fn unregister_sleeper(&self, index: usize) {
+        let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = s.iter().position(|&i| i == index) {
+            s.swap_remove(pos);
+            self.num_sleeping.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Records that a sleeper will wake by itself at `deadline`.
+    pub(crate) fn set_horizon(&self, deadline: u64) {
+        self.horizon.fetch_min(deadline, SeqCst);
+    }
+
+    /// Clears the horizon set by a sleeper that woke up.
+    pub(crate) fn clear_horizon(&self, deadline: u64) {
+        let _ = self
+            .horizon
+            .compare_exchange(deadline, u64::MAX, SeqCst, Relaxed);
+    }
+}

@@ -1,0 +1,260 @@
+//! The scheduler: worker threads running greenlets from work-stealing run queues.
+//!
+//! * One worker thread per core by default, each with a local FIFO run queue
+//!   (`crossbeam_deque::Worker`), a one-slot *run next* for the greenlet the running one just
+//!   woke (so ping-pong hand-offs skip the queue), an inbox for greenlets pinned to it, and a
+//!   timer heap.
+//! * A global injector takes greenlets spawned or woken from outside the workers.
+//! * An idle worker steals from the injector and the other workers, fires due timers, and then
+//!   sleeps until woken or until the next deadline (see [`idle`]). An idle runtime uses no CPU.
+//! * Fairness: every 61 ticks a worker looks at the injector and its inbox before its own queue;
+//!   the run-next slot is skipped after 16 hand-offs in a row; a greenlet that yields goes to the
+//!   back of the queue.
+//!
+//! The runtime starts on first use and lives as long as the process.
+
+mod idle;
+pub(crate) mod task;
+mod timers;
+mod worker;
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Stealer};
+
+use crate::config::{self, Resolved};
+use crate::coroutine::overflow;
+use crate::JoinError;
+pub(crate) use task::{Task, TaskRef};
+use task::{CLAIMED, IDLE, NEW, NOTIFIED, RUNNING, SCHEDULED};
+pub(crate) use timers::TimerAction;
+use timers::TimerHeap;
+
+/// The process-wide runtime.
+pub(crate) struct Runtime {
+    injector: Injector<TaskRef>,
+    stealers: Box<[Stealer<TaskRef>]>,
+    workers: Box<[Shared]>,
+    sleepers: Box<[idle::Sleeper]>,
+    idle: idle::Idle,
+    epoch: Instant,
+    /// Round-robin choice of timer heap for timers added outside the workers.
+    next_heap: AtomicUsize,
+    pub(crate) config: Resolved,
+}
+
+/// What the other threads may touch of one worker.
+struct Shared {
+    /// Greenlets pinned to this worker (never stolen).
+    inbox: Injector<TaskRef>,
+    timers: Mutex<TimerHeap>,
+    /// Earliest deadline in `timers` (ns since the epoch), readable without the lock.
+    next_timer: AtomicU64,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The runtime, started on first call.
+pub(crate) fn get() -> &'static Runtime {
+    RUNTIME.get_or_init(start)
+}
+
+fn start() -> Runtime {
+    let config = config::resolve();
+    overflow::install();
+    let n = config.workers;
+    let locals: Vec<_> = (0..n)
+        .map(|_| crossbeam_deque::Worker::new_fifo())
+        .collect();
+    let stealers = locals.iter().map(|w| w.stealer()).collect();
+    for (index, local) in locals.into_iter().enumerate() {
+        let spawned = thread::Builder::new()
+            .name(format!("greenlet-worker-{index}"))
+            .spawn(move || {
+                let rt = RUNTIME.wait();
+                worker::run(rt, index, local);
+            });
+        if let Err(e) = spawned {
+            panic!("greenlet: could not start worker thread {index}: {e}");
+        }
+    }
+    log::debug!("greenlet: runtime started with {n} workers");
+    Runtime {
+        injector: Injector::new(),
+        stealers,
+        workers: (0..n)
+            .map(|_| Shared {
+                inbox: Injector::new(),
+                timers: Mutex::new(TimerHeap::new()),
+                next_timer: AtomicU64::new(u64::MAX),
+            })
+            .collect(),
+        sleepers: (0..n).map(|_| idle::Sleeper::new()).collect(),
+        idle: idle::Idle::new(n),
+        epoch: Instant::now(),
+        next_heap: AtomicUsize::new(0),
+        config,
+    }
+}
+
+impl Runtime {
+    /// Nanoseconds since the epoch.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn instant_to_ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// The earliest deadline across every worker's timers.
+    fn earliest_timer(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.next_timer.load(SeqCst))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Queues a task from outside the workers (or for another worker's inbox).
+    fn push_remote(&self, task: TaskRef) {
+        let pinned = task.header.pinned.load(Relaxed);
+        if pinned != 0 {
+            self.workers[pinned - 1].inbox.push(task);
+            self.sleepers[pinned - 1].wake();
+        } else {
+            self.injector.push(task);
+            self.idle.notify_one(&self.sleepers);
+        }
+    }
+
+    /// Adds a timer to heap `index`.
+    fn add_timer_to(&self, index: usize, at: u64, action: TimerAction) {
+        let shared = &self.workers[index];
+        let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = heap.push(at, action);
+        shared.next_timer.store(earliest, SeqCst);
+        drop(heap);
+        self.idle.notify_timer(at, &self.sleepers);
+    }
+}
+
+/// How a task came to be runnable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Newly spawned: goes to the back of the queue.
+    Spawned,
+    /// Woken by an unpark: runs next when the waker is a greenlet on this worker.
+    Woken,
+}
+
+/// Makes a new task runnable.
+pub(crate) fn spawn(task: TaskRef) {
+    schedule(task, Origin::Spawned);
+}
+
+fn schedule(task: TaskRef, origin: Origin) {
+    let mut task = Some(task);
+    worker::with_current(|w| {
+        if let Some(w) = w {
+            w.schedule(task.take().expect("task"), origin);
+        }
+    });
+    if let Some(task) = task {
+        get().push_remote(task);
+    }
+}
+
+/// Makes a parked task runnable; does nothing if it is already queued, running with a wake-up
+/// noted, or finished.
+pub(crate) fn wake(task: &TaskRef) {
+    let sched = &task.header.sched;
+    let mut state = sched.load(Acquire);
+    loop {
+        let next = match state {
+            IDLE => SCHEDULED,
+            RUNNING => NOTIFIED,
+            _ => return,
+        };
+        match sched.compare_exchange_weak(state, next, AcqRel, Acquire) {
+            Ok(_) => {
+                if next == SCHEDULED {
+                    schedule(task.clone(), Origin::Woken);
+                }
+                return;
+            }
+            Err(actual) => state = actual,
+        }
+    }
+}
+
+/// Kills a task: one that has not started completes at once with `Killed`; one that runs is
+/// asked to unwind at its next blocking call, and interrupted if it is parked now.
+pub(crate) fn kill(task: &TaskRef) {
+    let h = &task.header;
+    if h.life
+        .compare_exchange(NEW, CLAIMED, AcqRel, Acquire)
+        .is_ok()
+    {
+        task.body.abort(JoinError::Killed);
+        h.complete();
+        return;
+    }
+    if h.is_done() || h.life.load(Acquire) == CLAIMED {
+        return;
+    }
+    if h.park.request_kill() {
+        wake(task);
+    }
+}
+
+/// Adds a timer: to the calling worker's heap, or round-robin from other threads.
+pub(crate) fn add_timer(at: Instant, action: TimerAction) {
+    let rt = get();
+    let index = worker::with_current(|w| w.map(|w| w.index))
+        .unwrap_or_else(|| rt.next_heap.fetch_add(1, Relaxed) % rt.workers.len());
+    rt.add_timer_to(index, rt.instant_to_ns(at), action);
+}
+
+/// The greenlet running on this thread, if any.
+pub(crate) fn current_task() -> Option<TaskRef> {
+    current_task_ptr().map(|p| {
+        // SAFETY: `p` came from `Arc::as_ptr` of the task the worker is running, whose Arc the
+        // worker holds for as long as the greenlet runs; we add one strong count for the clone.
+        unsafe {
+            Arc::increment_strong_count(p.as_ptr());
+            Arc::from_raw(p.as_ptr())
+        }
+    })
+}
+
+/// A pointer to the running greenlet's task, valid while that greenlet runs.
+pub(crate) fn current_task_ptr() -> Option<NonNull<Task>> {
+    worker::with_current(|w| w.and_then(|w| w.current.get()))
+}
+
+/// Pins the running greenlet to this worker while it unwinds a panic across a park (`pin`), or
+/// releases a former pin.
+pub(crate) fn pin_current(pin: bool) {
+    worker::with_current(|w| {
+        if let Some(w) = w {
+            if let Some(task) = w.current.get() {
+                // SAFETY: see `current_task_ptr`.
+                let pinned = unsafe { &task.as_ref().header.pinned };
+                let want = if pin { w.index + 1 } else { 0 };
+                if pinned.load(Relaxed) != want {
+                    pinned.store(want, Relaxed);
+                }
+            }
+        }
+    })
+}
+
+/// Yields the running greenlet: it goes behind the others in its worker's queue.
+pub(crate) fn yield_greenlet() {
+    crate::coroutine::suspend(crate::coroutine::Suspend::Yield);
+}

@@ -1,0 +1,172 @@
+//! The task: one heap allocation per greenlet holding its scheduling state, its function until
+//! it starts, its coroutine while it runs, and its result once it ends.
+//!
+//! Two state words drive it:
+//!
+//! * `life`: `NEW` → `STARTED` → `DONE`, or `NEW` → `CLAIMED` → `DONE` when it is killed before it
+//!   ever ran. Whoever wins the CAS out of `NEW` owns the function.
+//! * `sched`: `IDLE` (parked), `SCHEDULED` (in a run queue or a timer), `RUNNING`, `NOTIFIED`
+//!   (woken while still running: the worker requeues it as soon as it suspends). A wake only acts
+//!   on `IDLE` (it queues the task) and `RUNNING` (it leaves a note), so a task sits in at most
+//!   one queue and is resumed by at most one worker at a time.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::coroutine::Coroutine;
+use crate::park::{KillUnwind, ParkCell, WaitQueue};
+use crate::JoinError;
+
+pub(crate) const NEW: u8 = 0;
+pub(crate) const STARTED: u8 = 1;
+pub(crate) const CLAIMED: u8 = 2;
+pub(crate) const DONE: u8 = 3;
+
+pub(crate) const IDLE: u8 = 0;
+pub(crate) const SCHEDULED: u8 = 1;
+pub(crate) const RUNNING: u8 = 2;
+pub(crate) const NOTIFIED: u8 = 3;
+
+/// A greenlet: the untyped header and a body that knows the function and result types.
+pub(crate) struct Task<B: ?Sized = dyn Runnable> {
+    pub(crate) header: Header,
+    pub(crate) body: B,
+}
+
+/// The scheduler's reference to a task.
+pub(crate) type TaskRef = Arc<Task>;
+
+pub(crate) struct Header {
+    pub(crate) sched: AtomicU8,
+    pub(crate) life: AtomicU8,
+    /// 0, or 1 + the index of the only worker allowed to resume this task (set while it unwinds
+    /// a panic across a park: Rust's panic count is per thread).
+    pub(crate) pinned: AtomicUsize,
+    pub(crate) park: ParkCell,
+    pub(crate) joiners: WaitQueue,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) stack_size: usize,
+    coroutine: UnsafeCell<Option<Coroutine>>,
+}
+
+// SAFETY: every field but `coroutine` is Sync on its own. `coroutine` is touched only by the
+// worker that holds the task in the RUNNING/NOTIFIED state (it moved the task out of a queue;
+// see the state machine above), or by the worker that won `life` NEW → STARTED, so accesses are
+// never concurrent; the queues' Release/Acquire hand-off orders them across workers.
+unsafe impl Sync for Header {}
+
+impl Header {
+    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize, sched: u8) -> Header {
+        Header {
+            sched: AtomicU8::new(sched),
+            life: AtomicU8::new(NEW),
+            pinned: AtomicUsize::new(0),
+            park: ParkCell::new(),
+            joiners: WaitQueue::new(),
+            id,
+            name,
+            stack_size,
+            coroutine: UnsafeCell::new(None),
+        }
+    }
+
+    /// The coroutine slot.
+    ///
+    /// # Safety
+    /// Only the worker that currently runs (or starts, or finishes) this task may call it.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn coroutine(&self) -> &mut Option<Coroutine> {
+        &mut *self.coroutine.get()
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.life.load(Ordering::Acquire) == DONE
+    }
+
+    /// Publishes the result (already stored by the body) and wakes every joiner.
+    pub(crate) fn complete(&self) {
+        self.life.store(DONE, Ordering::SeqCst);
+        self.joiners.notify_all();
+    }
+
+    /// Waits until the task is done or `deadline` passes; true when done.
+    pub(crate) fn wait_done(&self, deadline: Option<Instant>) -> bool {
+        self.joiners.wait_until(deadline, || self.is_done())
+    }
+}
+
+/// The typed part of a task, seen by the scheduler.
+pub(crate) trait Runnable: Send + Sync + 'static {
+    /// Runs the function to its end, on the greenlet's own stack, and stores its result.
+    /// Never unwinds. Called once, by the worker that won `life` NEW → STARTED.
+    fn run(&self);
+    /// Stores `err` as the result and drops the function without running it. Called once, by
+    /// whoever won the CAS out of NEW.
+    fn abort(&self, err: JoinError);
+}
+
+pub(crate) struct Body<F, T> {
+    f: UnsafeCell<Option<F>>,
+    result: UnsafeCell<Option<Result<T, JoinError>>>,
+}
+
+impl<F, T> Body<F, T> {
+    pub(crate) fn new(f: F) -> Body<F, T> {
+        Body {
+            f: UnsafeCell::new(Some(f)),
+            result: UnsafeCell::new(None),
+        }
+    }
+}
+
+// SAFETY: `f` is taken exactly once, by the winner of the CAS out of `life == NEW` (run or
+// abort). `result` is written once, before `life` becomes DONE with a Release store, and read
+// only after an Acquire load sees DONE, by the one `Greenlet<T>` handle (join takes it by value).
+// F and T are Send, so moving them to whichever thread does this is fine.
+unsafe impl<F: Send, T: Send> Sync for Body<F, T> {}
+
+impl<F, T> Runnable for Body<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(&self) {
+        // SAFETY: see the Sync impl: this worker won NEW → STARTED.
+        let f = unsafe { (*self.f.get()).take() }.expect("greenlet function already taken");
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_to_error);
+        // SAFETY: written once, before `complete` publishes it.
+        unsafe { *self.result.get() = Some(result) };
+    }
+
+    fn abort(&self, err: JoinError) {
+        // SAFETY: see the Sync impl: the caller won the CAS out of NEW.
+        unsafe {
+            drop((*self.f.get()).take());
+            *self.result.get() = Some(Err(err));
+        }
+    }
+}
+
+/// Takes the result of a task whose body is a `Body<F, T>`.
+///
+/// # Safety
+/// `task` must have been made as a `Task<Body<F, T>>` with these very `F` and `T`, be done
+/// (`life` observed DONE with Acquire), and the caller must be its one `Greenlet<T>` handle.
+pub(crate) unsafe fn take_result<F, T>(task: &Task) -> Option<Result<T, JoinError>> {
+    let body = &(*(task as *const Task as *const Task<Body<F, T>>)).body;
+    (*body.result.get()).take()
+}
+
+/// A kill unwinds with a private payload; anything else is the user's panic.
+fn panic_to_error(payload: Box<dyn Any + Send>) -> JoinError {
+    if payload.is::<KillUnwind>() {
+        JoinError::Killed
+    } else {
+        JoinError::Panicked(payload)
+    }
+}

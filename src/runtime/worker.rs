@@ -1,0 +1,374 @@
+//! One worker thread: its loop, its local queue and its view of the shared runtime.
+
+use std::cell::{Cell, RefCell};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_deque::{Injector, Steal, Worker};
+
+use super::task::{IDLE, NEW, RUNNING, SCHEDULED, STARTED};
+use super::{Origin, Runtime, Task, TaskRef, TimerAction};
+use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
+use crate::JoinError;
+
+/// Fire due timers every this many ticks even while the local queue is busy.
+const TIMER_INTERVAL: u32 = 64;
+/// Look at the injector and the inbox first every this many ticks (Go uses 61 too).
+const GLOBAL_INTERVAL: u32 = 61;
+/// At most this many run-next hand-offs in a row before the local queue gets a turn.
+const MAX_STREAK: u32 = 16;
+/// Rounds of stealing before an idle worker sleeps.
+const SEARCH_ROUNDS: u32 = 32;
+
+/// The worker's own state; lives on the worker thread's stack for the life of the process.
+pub(crate) struct WorkerCtx {
+    pub(crate) index: usize,
+    rt: &'static Runtime,
+    local: Worker<TaskRef>,
+    run_next: Cell<Option<TaskRef>>,
+    /// The greenlet being resumed right now (null between greenlets).
+    pub(crate) current: Cell<Option<NonNull<Task>>>,
+    stacks: RefCell<Vec<Stack>>,
+    tick: Cell<u32>,
+    streak: Cell<u32>,
+    expired: Cell<Vec<TimerAction>>,
+}
+
+thread_local! {
+    static WORKER: Cell<*const WorkerCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// Calls `f` with this thread's worker, if it is one.
+///
+/// `#[inline(never)]`: a greenlet may resume on another thread after any blocking call, so the
+/// thread-local must be read afresh each time, never from an address computed before a switch.
+#[inline(never)]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerCtx>) -> R) -> R {
+    let p = WORKER.with(Cell::get);
+    // SAFETY: WORKER is set by `run` to a WorkerCtx that lives until the thread exits (it never
+    // does), and only ever read on that same thread.
+    f(unsafe { p.as_ref() })
+}
+
+/// The worker thread's body.
+pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
+    overflow::ensure_altstack();
+    let _ = rt.sleepers[index].thread.set(thread::current());
+    let ctx = WorkerCtx {
+        index,
+        rt,
+        local,
+        run_next: Cell::new(None),
+        current: Cell::new(None),
+        stacks: RefCell::new(Vec::with_capacity(stack::LOCAL_CACHE)),
+        tick: Cell::new(0),
+        streak: Cell::new(0),
+        expired: Cell::new(Vec::new()),
+    };
+    WORKER.with(|w| w.set(&ctx));
+    loop {
+        while let Some(task) = ctx.next_task() {
+            ctx.run_task(task);
+        }
+        match ctx.search() {
+            Some(task) => ctx.run_task(task),
+            None => ctx.sleep(),
+        }
+    }
+}
+
+/// Takes one task from an injector, retrying on contention.
+fn steal_from(injector: &Injector<TaskRef>) -> Option<TaskRef> {
+    loop {
+        match injector.steal() {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}
+
+impl WorkerCtx {
+    /// The next task from this worker's own sources, without stealing.
+    fn next_task(&self) -> Option<TaskRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % TIMER_INTERVAL == 0 {
+            self.fire_own_timers();
+        }
+        if tick % GLOBAL_INTERVAL == 0 {
+            if let Some(t) = self.pop_shared() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.run_next.take() {
+            if self.streak.get() < MAX_STREAK {
+                self.streak.set(self.streak.get() + 1);
+                return Some(t);
+            }
+            self.push_back(t);
+        }
+        self.streak.set(0);
+        self.local.pop().or_else(|| self.pop_shared())
+    }
+
+    /// From this worker's inbox, then the global injector (taking a batch).
+    fn pop_shared(&self) -> Option<TaskRef> {
+        if let Some(t) = steal_from(&self.rt.workers[self.index].inbox) {
+            return Some(t);
+        }
+        loop {
+            match self.rt.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(t) => return Some(t),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Half of another worker's queue, starting the round at a varying victim.
+    fn steal_others(&self) -> Option<TaskRef> {
+        let n = self.rt.stealers.len();
+        let start = self.tick.get() as usize;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            loop {
+                match self.rt.stealers[victim].steal_batch_and_pop(&self.local) {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// One pass over every source of work: timers, inbox, injector, other workers.
+    fn find_work(&self) -> Option<TaskRef> {
+        if self.fire_own_timers() > 0 {
+            if let Some(t) = self.local.pop() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.pop_shared().or_else(|| self.steal_others()) {
+            return Some(t);
+        }
+        if self.fire_others_timers() > 0 {
+            return self.local.pop();
+        }
+        None
+    }
+
+    /// Looks for work for a little while before the worker sleeps.
+    fn search(&self) -> Option<TaskRef> {
+        let idle = &self.rt.idle;
+        if !idle.start_search() {
+            return self.find_work();
+        }
+        let mut found = None;
+        for round in 0..SEARCH_ROUNDS {
+            found = self.find_work();
+            if found.is_some() {
+                break;
+            }
+            if round < SEARCH_ROUNDS / 2 {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+        idle.end_search(found.is_some(), &self.rt.sleepers);
+        found
+    }
+
+    /// Registers as a sleeper, checks once more, and blocks until woken or the next timer.
+    fn sleep(&self) {
+        let rt = self.rt;
+        rt.idle.register_sleeper(self.index);
+        if self.has_work() {
+            rt.idle.unregister_sleeper(self.index);
+            return;
+        }
+        let deadline = rt.earliest_timer();
+        rt.idle.set_horizon(deadline);
+        rt.sleepers[self.index].sleep(deadline, || rt.now());
+        rt.idle.clear_horizon(deadline);
+        rt.idle.unregister_sleeper(self.index);
+    }
+
+    fn has_work(&self) -> bool {
+        let rt = self.rt;
+        !rt.injector.is_empty()
+            || !rt.workers[self.index].inbox.is_empty()
+            || rt.stealers.iter().any(|s| !s.is_empty())
+            || rt.earliest_timer() <= rt.now()
+    }
+
+    /// Fires this worker's due timers; returns how many fired.
+    fn fire_own_timers(&self) -> usize {
+        let next = self.rt.workers[self.index].next_timer.load(Acquire);
+        if next == u64::MAX {
+            return 0;
+        }
+        let now = self.rt.now();
+        if next > now {
+            return 0;
+        }
+        self.fire_heap(self.index, now, false)
+    }
+
+    /// Fires due timers that other (busy) workers have not reached.
+    fn fire_others_timers(&self) -> usize {
+        let now = self.rt.now();
+        let mut fired = 0;
+        for (i, w) in self.rt.workers.iter().enumerate() {
+            if i != self.index && w.next_timer.load(Acquire) <= now {
+                fired += self.fire_heap(i, now, true);
+            }
+        }
+        fired
+    }
+
+    fn fire_heap(&self, index: usize, now: u64, only_try: bool) -> usize {
+        let shared = &self.rt.workers[index];
+        let mut due = self.expired.take();
+        {
+            let mut heap = if only_try {
+                match shared.timers.try_lock() {
+                    Ok(h) => h,
+                    Err(_) => {
+                        self.expired.set(due);
+                        return 0;
+                    }
+                }
+            } else {
+                shared.timers.lock().unwrap_or_else(|e| e.into_inner())
+            };
+            let next = heap.pop_expired(now, &mut due);
+            shared.next_timer.store(next, SeqCst);
+        }
+        let fired = due.len();
+        for action in due.drain(..) {
+            action.fire();
+        }
+        self.expired.set(due);
+        fired
+    }
+
+    /// Queues a runnable task on this worker.
+    pub(super) fn schedule(&self, task: TaskRef, origin: Origin) {
+        let pinned = task.header.pinned.load(Relaxed);
+        if pinned != 0 && pinned - 1 != self.index {
+            self.rt.push_remote(task);
+            return;
+        }
+        if origin == Origin::Woken && self.current.get().is_some() {
+            if let Some(prev) = self.run_next.replace(Some(task)) {
+                self.push_back(prev);
+            }
+            return;
+        }
+        self.push_back(task);
+    }
+
+    /// Puts a task at the back of the local queue (its inbox if it is pinned here). Wakes a
+    /// sleeper when the queue was empty: pushing onto a non-empty queue makes no new work
+    /// visible.
+    fn push_back(&self, task: TaskRef) {
+        if task.header.pinned.load(Relaxed) != 0 {
+            self.rt.workers[self.index].inbox.push(task);
+            return;
+        }
+        let was_empty = self.local.is_empty();
+        self.local.push(task);
+        if was_empty {
+            self.rt.idle.notify_one(&self.rt.sleepers);
+        }
+    }
+
+    /// Runs a task until it yields, parks or finishes.
+    fn run_task(&self, task: TaskRef) {
+        let h = &task.header;
+        match h.life.load(Acquire) {
+            NEW => {
+                if h.life
+                    .compare_exchange(NEW, STARTED, AcqRel, Acquire)
+                    .is_err()
+                    || !self.start(&task)
+                {
+                    return;
+                }
+            }
+            STARTED => {}
+            _ => return, // killed before it started
+        }
+        h.sched.store(RUNNING, Relaxed);
+        self.current.set(Some(NonNull::from(&*task)));
+        // SAFETY: this worker holds the task in RUNNING, so it alone touches the coroutine.
+        let coroutine = unsafe { h.coroutine() }
+            .as_mut()
+            .expect("a started greenlet has a coroutine");
+        let reason = coroutine.resume();
+        self.current.set(None);
+        match reason {
+            Some(Suspend::Yield) => {
+                h.sched.store(SCHEDULED, Relaxed);
+                self.push_back(task);
+            }
+            Some(Suspend::Park) => {
+                // Woken while it was suspending (NOTIFIED): requeue it now.
+                if h.sched
+                    .compare_exchange(RUNNING, IDLE, AcqRel, Acquire)
+                    .is_err()
+                {
+                    h.sched.store(SCHEDULED, Relaxed);
+                    self.push_back(task);
+                }
+            }
+            None => self.finish(&task),
+        }
+    }
+
+    /// Gives a task that won NEW → STARTED its stack and coroutine; false if it could not start.
+    fn start(&self, task: &TaskRef) -> bool {
+        let h = &task.header;
+        let stack = match stack::alloc(h.stack_size, &mut self.stacks.borrow_mut()) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("greenlet {}: could not allocate its stack: {e}", h.id);
+                log::error!("{msg}");
+                task.body.abort(JoinError::Panicked(Box::new(msg)));
+                h.complete();
+                return false;
+            }
+        };
+        let ptr: *const Task = Arc::as_ptr(task);
+        let coroutine = Coroutine::new(stack, h.id, h.name.as_deref(), move || {
+            // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
+            // coroutine holds an Arc of the task meanwhile.
+            unsafe { (*ptr).body.run() }
+        });
+        // SAFETY: this worker won NEW → STARTED; nobody else touches the slot.
+        unsafe { *h.coroutine() = Some(coroutine) };
+        true
+    }
+
+    /// Returns a finished greenlet's stack and publishes its result.
+    fn finish(&self, task: &TaskRef) {
+        let h = &task.header;
+        // SAFETY: the coroutine has returned on this worker; nothing else touches the slot.
+        let coroutine = unsafe { h.coroutine() }
+            .take()
+            .expect("a finished greenlet has a coroutine");
+        stack::release(coroutine.into_stack(), &mut self.stacks.borrow_mut());
+        h.pinned.store(0, Relaxed);
+        h.complete();
+    }
+}

@@ -1,0 +1,56 @@
+//! Giving way to other greenlets: [`sleep`] and [`yield_now`].
+
+use std::time::{Duration, Instant};
+
+use crate::park::{self, Wake};
+use crate::{config, runtime};
+
+/// Parks the caller for `d`: inside a greenlet only that greenlet waits, on a plain thread the
+/// thread blocks. `sleep(Duration::ZERO)` yields, like `gevent.sleep(0)`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t0 = Instant::now();
+/// let sleepers: Vec<_> = (0..100)
+///     .map(|_| greenlet::spawn(|| greenlet::sleep(Duration::from_millis(50))))
+///     .collect();
+/// greenlet::joinall(sleepers);
+/// assert!(t0.elapsed() < Duration::from_secs(5)); // they slept side by side
+/// ```
+pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        return yield_now();
+    }
+    match Instant::now().checked_add(d) {
+        Some(deadline) => while park::prepare().park(Some(deadline)) != Wake::TimedOut {},
+        // Longer than the clock can count: sleep until killed or timed out.
+        None => loop {
+            park::prepare().park(None);
+        },
+    }
+}
+
+/// Lets every other runnable greenlet on this worker run before the caller continues. On a
+/// plain thread it yields the thread to the OS. A kill or an expired
+/// [`with_timeout`](crate::with_timeout) takes effect here.
+///
+/// ```
+/// let g = greenlet::spawn(|| {
+///     for _ in 0..3 {
+///         greenlet::yield_now();
+///     }
+///     "done"
+/// });
+/// assert_eq!(g.join().unwrap(), "done");
+/// ```
+pub fn yield_now() {
+    if runtime::current_task_ptr().is_some() {
+        park::check_interrupts();
+        runtime::yield_greenlet();
+        park::check_interrupts();
+    } else {
+        config::mark_used();
+        park::check_interrupts();
+        std::thread::yield_now();
+    }
+}

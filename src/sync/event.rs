@@ -1,0 +1,119 @@
+//! [`Event`]: a flag that greenlets wait on until it is set.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use crate::park::WaitQueue;
+
+/// A flag greenlets can wait for, like `gevent.event.Event` and `threading.Event`.
+///
+/// [`set`](Event::set) wakes every waiter; waiters that arrive while it is set return at once
+/// until [`clear`](Event::clear). A waiter woken by `set` returns even if the event is cleared
+/// again before it runs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use greenlet::sync::Event;
+///
+/// let ready = Arc::new(Event::new());
+/// let waiters: Vec<_> = (0..5)
+///     .map(|i| {
+///         let ready = ready.clone();
+///         greenlet::spawn(move || {
+///             ready.wait();
+///             i
+///         })
+///     })
+///     .collect();
+/// ready.set();
+/// let ids: Vec<i32> = greenlet::joinall(waiters).into_iter().map(Result::unwrap).collect();
+/// assert_eq!(ids, [0, 1, 2, 3, 4]);
+/// ```
+pub struct Event {
+    /// Bit 0: the flag. Bits 1..: how many times it went from clear to set.
+    state: AtomicU64,
+    waiters: WaitQueue,
+}
+
+impl Event {
+    /// A new, clear event.
+    pub const fn new() -> Event {
+        Event {
+            state: AtomicU64::new(0),
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        let mut cur = self.state.load(SeqCst);
+        loop {
+            if cur & 1 == 1 {
+                return;
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, (cur + 2) | 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        self.waiters.notify_all();
+    }
+
+    /// Clears the flag; later waiters wait for the next `set`.
+    pub fn clear(&self) {
+        self.state.fetch_and(!1, SeqCst);
+    }
+
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.state.load(SeqCst) & 1 == 1
+    }
+
+    /// Waits until the flag is set.
+    pub fn wait(&self) {
+        self.wait_deadline(None);
+    }
+
+    /// Waits at most `d`; true when the event was set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let e = greenlet::sync::Event::new();
+    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
+    /// e.set();
+    /// assert!(e.wait_timeout(Duration::from_millis(5)));
+    /// ```
+    pub fn wait_timeout(&self, d: Duration) -> bool {
+        self.wait_deadline(Instant::now().checked_add(d))
+    }
+
+    fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+        let start = self.state.load(SeqCst);
+        if start & 1 == 1 {
+            return true;
+        }
+        // Set now, or set (and maybe cleared again) since we started waiting.
+        self.waiters.wait_until(deadline, || {
+            let now = self.state.load(SeqCst);
+            now & 1 == 1 || now >> 1 != start >> 1
+        })
+    }
+}
+
+impl Default for Event {
+    fn default() -> Event {
+        Event::new()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
