@@ -44,13 +44,19 @@ pub fn sleep(d: Duration) {
 /// assert_eq!(g.join().unwrap(), "done");
 /// ```
 pub fn yield_now() {
-    if runtime::current_task_ptr().is_some() {
-        park::check_interrupts();
-        runtime::yield_greenlet();
-        park::check_interrupts();
-    } else {
-        config::mark_used();
-        park::check_interrupts();
-        std::thread::yield_now();
+    match runtime::current_task_ptr() {
+        Some(task) => {
+            // SAFETY: the running greenlet's own task stays alive, and at the same address,
+            // across the switch, whichever worker resumes it.
+            let cell = unsafe { &task.as_ref().header.park };
+            cell.check_interrupts();
+            runtime::yield_greenlet();
+            cell.check_interrupts();
+        }
+        None => {
+            config::mark_used();
+            park::check_thread_interrupts();
+            std::thread::yield_now();
+        }
     }
 }

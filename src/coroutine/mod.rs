@@ -45,8 +45,13 @@ thread_local! {
 /// A greenlet body with its stack.
 pub(crate) struct Coroutine {
     inner: corosensei::Coroutine<(), Suspend, (), Stack>,
-    running: Running,
+    /// Lives in the reserved top bytes of the coroutine's own stack (a page that is touched
+    /// anyway), which keeps it out of the task's heap allocation.
+    running: *const Running,
 }
+
+const _: () = assert!(std::mem::size_of::<Running>() <= stack::RESERVED);
+const _: () = assert!(std::mem::align_of::<Running>() <= 16);
 
 // SAFETY: a corosensei coroutine is !Send because values on its stack might not be Send. Every
 // value on a greenlet's stack was either moved in with the spawned closure (bounded by `Send`)
@@ -59,7 +64,7 @@ pub(crate) struct Coroutine {
 // queues). The real limits are documented in the crate docs ("Thread-locals and migration"):
 // thread-local addresses must not be kept across a blocking call, and std `MutexGuard`s must not
 // be held across one. `Running` holds raw pointers used only by the thread that runs the
-// coroutine.
+// coroutine. `running` points into the coroutine's own stack and moves with it.
 unsafe impl Send for Coroutine {}
 
 impl Coroutine {
@@ -69,12 +74,17 @@ impl Coroutine {
     where
         F: FnOnce() + 'static,
     {
-        let running = Running {
-            yielder: Cell::new(ptr::null()),
-            guard_start: stack.guard_start(),
-            stack_size: stack.size(),
-            id,
-            name: name.map(|n| (n.as_ptr(), n.len())),
+        let running = stack.reserved().cast::<Running>();
+        // SAFETY: the reserved bytes belong to this stack, are aligned and large enough (checked
+        // above), and no code runs on them: corosensei's stack base is below them.
+        unsafe {
+            running.write(Running {
+                yielder: Cell::new(ptr::null()),
+                guard_start: stack.guard_start(),
+                stack_size: stack.size(),
+                id,
+                name: name.map(|n| (n.as_ptr(), n.len())),
+            })
         };
         let inner = corosensei::Coroutine::with_stack(stack, move |yielder, ()| {
             let running = RUNNING.with(Cell::get);
@@ -89,7 +99,7 @@ impl Coroutine {
     ///
     /// The body must not panic: callers catch panics inside it.
     pub(crate) fn resume(&mut self) -> Option<Suspend> {
-        let prev = RUNNING.with(|r| r.replace(&self.running));
+        let prev = RUNNING.with(|r| r.replace(self.running));
         let result = self.inner.resume(());
         RUNNING.with(|r| r.set(prev));
         match result {

@@ -11,9 +11,13 @@
 //!   install each guard page with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which marks the
 //!   page in the page tables without splitting the mapping: a chunk of 64 stacks is one mapping.
 //!   On older kernels we fall back to `mprotect` guards, and say so in the log.
-//! * **Lazy commit.** Stacks are mapped with `MAP_NORESERVE`; only pages a greenlet touches cost
-//!   memory. Stacks that leave the per-worker cache are given back with `MADV_DONTNEED`, which
-//!   keeps the guard markers in place.
+//! * **Lazy commit, batched give-back.** Stacks are mapped with `MAP_NORESERVE`; only pages a
+//!   greenlet touches cost memory. A stack that leaves the per-worker cache goes to a global
+//!   *dirty* list, which is reused first (its pages are already faulted in). When that list grows
+//!   past [`DIRTY_MAX`], or when the runtime goes idle, it is sorted, merged into contiguous ranges and given back with one
+//!   `MADV_DONTNEED` per range (guard markers survive it). Each `madvise` costs a TLB shootdown
+//!   on every core running the process, so one per stack would dominate a burst of releases;
+//!   merged, 64 adjacent stacks cost one.
 //!
 //! Layout of one slot (stacks grow down, so the guard sits below the usable range):
 //!
@@ -30,6 +34,9 @@ use corosensei::stack::StackPointer;
 
 /// Size of the guard page below each stack.
 pub(crate) const GUARD: usize = 4096;
+/// Bytes at the top of each stack kept for the coroutine's own bookkeeping (see
+/// `coroutine::Running`); the code running on the stack starts below them.
+pub(crate) const RESERVED: usize = 64;
 /// The default usable size of a greenlet's stack: 256 KiB of address space, committed lazily.
 /// Enough for debug builds and deep library calls; a parked greenlet typically touches one page.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -41,8 +48,11 @@ pub const MAX_STACK_SIZE: usize = 1 << 30;
 const CHUNK_STACKS: usize = 64;
 /// Upper bound on one chunk's size in bytes.
 const CHUNK_BYTES: usize = 64 << 20;
-/// How many finished stacks a worker keeps without giving their memory back.
+/// How many finished stacks a worker keeps for itself.
 pub(crate) const LOCAL_CACHE: usize = 16;
+/// How many released stacks may keep their memory before the pool gives it back (also given back
+/// when the runtime goes idle, see [`trim`]).
+const DIRTY_MAX: usize = 1024;
 
 /// Rounds a requested stack size up to whole pages.
 pub(crate) fn round_to_pages(size: usize) -> usize {
@@ -77,31 +87,23 @@ impl Stack {
         self.size
     }
 
+    /// The [`RESERVED`] bytes at the very top of the stack, 16-byte aligned.
+    pub(crate) fn reserved(&self) -> *mut u8 {
+        (self.base - RESERVED) as *mut u8
+    }
+
     /// The lowest address of the guard page.
     pub(crate) fn guard_start(&self) -> usize {
         self.base - self.size - GUARD
     }
-
-    /// Gives the stack's memory back to the kernel; the guard marker stays.
-    fn discard_pages(&self) {
-        // SAFETY: [base - size, base) is a private anonymous range that this Stack owns and no
-        // code runs on (the coroutine that used it has finished). MADV_DONTNEED only zeroes it.
-        unsafe {
-            libc::madvise(
-                (self.base - self.size) as *mut libc::c_void,
-                self.size,
-                libc::MADV_DONTNEED,
-            );
-        }
-    }
 }
 
-// SAFETY: the range [limit, base) was mapped by `map_chunk`, is owned by this Stack alone, has
-// at least MIN_STACK_SIZE usable bytes, and its lowest page is a guard page that faults on access
+// SAFETY: the range [limit, base - RESERVED) was mapped by `map_chunk`, is owned by this Stack
+// alone, has far more than corosensei's MIN_STACK_SIZE usable bytes, and its lowest page is a guard page that faults on access
 // (installed by MADV_GUARD_INSTALL or mprotect before the stack is handed out).
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.base).expect("stack base is never null")
+        StackPointer::new(self.base - RESERVED).expect("stack base is never null")
     }
 
     fn limit(&self) -> StackPointer {
@@ -110,16 +112,13 @@ unsafe impl corosensei::stack::Stack for Stack {
 }
 
 impl Drop for Stack {
-    /// Gives the memory back and files the range in the global pool for reuse.
+    /// Files the range in the global pool for reuse (no system call).
     fn drop(&mut self) {
-        self.discard_pages();
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        match pool.iter_mut().find(|c| c.size == self.size) {
-            Some(class) => class.free.push(self.base),
-            None => pool.push(SizeClass {
-                size: self.size,
-                free: vec![self.base],
-            }),
+        let class = pool.class(self.size);
+        class.dirty.push(self.base);
+        if class.dirty.len() > DIRTY_MAX {
+            class.trim();
         }
     }
 }
@@ -127,10 +126,63 @@ impl Drop for Stack {
 /// Free stacks of one size, by base address.
 struct SizeClass {
     size: usize,
-    free: Vec<usize>,
+    /// Released stacks whose touched pages may still be resident.
+    dirty: Vec<usize>,
+    /// Stacks whose memory has been given back (or never touched).
+    clean: Vec<usize>,
 }
 
-static POOL: Mutex<Vec<SizeClass>> = Mutex::new(Vec::new());
+impl SizeClass {
+    fn pop(&mut self) -> Option<usize> {
+        self.dirty.pop().or_else(|| self.clean.pop())
+    }
+
+    /// Gives back the memory of every dirty stack, one `madvise` per run of adjacent slots.
+    fn trim(&mut self) {
+        let slot = self.size + GUARD;
+        self.dirty.sort_unstable();
+        let mut i = 0;
+        while i < self.dirty.len() {
+            let mut j = i + 1;
+            while j < self.dirty.len() && self.dirty[j] == self.dirty[j - 1] + slot {
+                j += 1;
+            }
+            // From the lowest usable byte of the first stack to the base of the last one; the
+            // guard pages in between keep their markers (MADV_DONTNEED leaves them in place).
+            let start = self.dirty[i] - self.size;
+            let len = self.dirty[j - 1] - start;
+            // SAFETY: the range covers free stacks of this pool only (and their guard pages);
+            // no code runs on them. MADV_DONTNEED only drops their pages.
+            unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+            i = j;
+        }
+        self.clean.append(&mut self.dirty);
+    }
+}
+
+struct Pool {
+    classes: Vec<SizeClass>,
+}
+
+impl Pool {
+    fn class(&mut self, size: usize) -> &mut SizeClass {
+        match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => &mut self.classes[i],
+            None => {
+                self.classes.push(SizeClass {
+                    size,
+                    dirty: Vec::new(),
+                    clean: Vec::new(),
+                });
+                self.classes.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    classes: Vec::new(),
+});
 
 const GUARD_UNKNOWN: u8 = 0;
 const GUARD_MADVISE: u8 = 1;
@@ -146,22 +198,29 @@ pub(crate) fn alloc(size: usize, cache: &mut Vec<Stack>) -> io::Result<Stack> {
         return Ok(cache.swap_remove(pos));
     }
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(class) = pool.iter_mut().find(|c| c.size == size) {
-        if let Some(base) = class.free.pop() {
-            return Ok(Stack { base, size });
-        }
+    let class = pool.class(size);
+    if let Some(base) = class.pop() {
+        return Ok(Stack { base, size });
     }
     let mut fresh = map_chunk(size)?;
     let base = fresh.pop().expect("a chunk holds at least one stack");
-    match pool.iter_mut().find(|c| c.size == size) {
-        Some(class) => class.free.append(&mut fresh),
-        None => pool.push(SizeClass { size, free: fresh }),
-    }
+    class.clean.append(&mut fresh);
     Ok(Stack { base, size })
 }
 
-/// Returns a finished greenlet's stack: to the worker's cache while it has room (no system call),
-/// otherwise to the global pool with its pages given back.
+/// Gives back the memory of every released stack in the global pool. Called when the runtime
+/// goes idle, so that an idle process holds no stack memory it does not use.
+pub(crate) fn trim() {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    for class in pool.classes.iter_mut() {
+        if !class.dirty.is_empty() {
+            class.trim();
+        }
+    }
+}
+
+/// Returns a finished greenlet's stack: to the worker's cache while it has room, otherwise to the
+/// global pool.
 pub(crate) fn release(stack: Stack, cache: &mut Vec<Stack>) {
     if cache.len() < LOCAL_CACHE {
         cache.push(stack);

@@ -65,10 +65,12 @@ pub(crate) enum Wake {
     TimedOut,
 }
 
-/// The park state of one context.
+/// The park state of one context. `repr(C)`: `kill` and `token` first, next to the task's hot
+/// fields.
+#[repr(C)]
 pub(crate) struct ParkCell {
-    token: AtomicU64,
     kill: AtomicU8,
+    token: AtomicU64,
     /// Set by `prepare` while the context unwinds a panic: this park ignores kills and timeouts.
     shielded: AtomicBool,
     /// `with_timeout` frames, innermost last. Only the owning context touches them.
@@ -376,23 +378,20 @@ impl Drop for Parker {
     }
 }
 
-/// Checks for a kill or an expired `with_timeout` of the calling context and unwinds if there is
-/// one. Used by yield points that do not park.
-pub(crate) fn check_interrupts() {
-    match runtime::current_task_ptr() {
-        // SAFETY: the pointer is the running greenlet's own task, alive while it runs.
-        Some(task) => {
-            let cell = unsafe { &task.as_ref().header.park };
-            if cell.pending_interrupt() {
-                cell.deliver_interrupts();
-            }
+impl ParkCell {
+    /// Unwinds if a kill or an expired `with_timeout` is pending for this (the caller's own)
+    /// context. Used by yield points that do not park.
+    #[inline]
+    pub(crate) fn check_interrupts(&self) {
+        if self.pending_interrupt() {
+            self.deliver_interrupts();
         }
-        None => THREAD_CTX.with(|t| {
-            if t.cell.pending_interrupt() {
-                t.cell.deliver_interrupts();
-            }
-        }),
     }
+}
+
+/// [`ParkCell::check_interrupts`] for the calling plain thread.
+pub(crate) fn check_thread_interrupts() {
+    THREAD_CTX.with(|t| t.cell.check_interrupts());
 }
 
 /// A `with_timeout` frame on the calling context; popped when dropped.

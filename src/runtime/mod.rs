@@ -122,7 +122,7 @@ impl Runtime {
 
     /// Queues a task from outside the workers (or for another worker's inbox).
     fn push_remote(&self, task: TaskRef) {
-        let pinned = task.header.pinned.load(Relaxed);
+        let pinned = task.header.pinned.load(Relaxed) as usize;
         if pinned != 0 {
             self.workers[pinned - 1].inbox.push(task);
             self.sleepers[pinned - 1].wake();
@@ -245,7 +245,7 @@ pub(crate) fn pin_current(pin: bool) {
             if let Some(task) = w.current.get() {
                 // SAFETY: see `current_task_ptr`.
                 let pinned = unsafe { &task.as_ref().header.pinned };
-                let want = if pin { w.index + 1 } else { 0 };
+                let want = if pin { w.index as u32 + 1 } else { 0 };
                 if pinned.load(Relaxed) != want {
                     pinned.store(want, Relaxed);
                 }

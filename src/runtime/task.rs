@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,18 +40,21 @@ pub(crate) struct Task<B: ?Sized = dyn Runnable> {
 /// The scheduler's reference to a task.
 pub(crate) type TaskRef = Arc<Task>;
 
+/// `repr(C)` keeps what every switch touches (the state words, the kill flag, the coroutine's
+/// stack pointer) in the first cache line of the allocation.
+#[repr(C)]
 pub(crate) struct Header {
     pub(crate) sched: AtomicU8,
     pub(crate) life: AtomicU8,
     /// 0, or 1 + the index of the only worker allowed to resume this task (set while it unwinds
     /// a panic across a park: Rust's panic count is per thread).
-    pub(crate) pinned: AtomicUsize,
+    pub(crate) pinned: AtomicU32,
+    coroutine: UnsafeCell<Option<Coroutine>>,
     pub(crate) park: ParkCell,
     pub(crate) joiners: WaitQueue,
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
-    coroutine: UnsafeCell<Option<Coroutine>>,
 }
 
 // SAFETY: every field but `coroutine` is Sync on its own. `coroutine` is touched only by the
@@ -65,7 +68,7 @@ impl Header {
         Header {
             sched: AtomicU8::new(sched),
             life: AtomicU8::new(NEW),
-            pinned: AtomicUsize::new(0),
+            pinned: AtomicU32::new(0),
             park: ParkCell::new(),
             joiners: WaitQueue::new(),
             id,
@@ -90,7 +93,9 @@ impl Header {
 
     /// Publishes the result (already stored by the body) and wakes every joiner.
     pub(crate) fn complete(&self) {
-        self.life.store(DONE, Ordering::SeqCst);
+        // Release publishes the result; notify_all's SeqCst fence orders this store before its
+        // check for waiters (see WaitQueue).
+        self.life.store(DONE, Ordering::Release);
         self.joiners.notify_all();
     }
 

@@ -104,7 +104,10 @@ impl WorkerCtx {
             }
         }
         if let Some(t) = self.run_next.take() {
-            if self.streak.get() < MAX_STREAK {
+            // The streak limit is for fairness towards queued greenlets: with none queued, a
+            // ping-pong pair keeps the worker (pushing it would also wake another worker, which
+            // would steal one side and turn the pair into a cross-thread hand-off).
+            if self.streak.get() < MAX_STREAK || self.local.is_empty() {
                 self.streak.set(self.streak.get() + 1);
                 return Some(t);
             }
@@ -197,6 +200,10 @@ impl WorkerCtx {
             return;
         }
         let deadline = rt.earliest_timer();
+        if deadline == u64::MAX {
+            // Nothing to do and nothing scheduled: give unused stack memory back.
+            stack::trim();
+        }
         rt.idle.set_horizon(deadline);
         rt.sleepers[self.index].sleep(deadline, || rt.now());
         rt.idle.clear_horizon(deadline);
@@ -264,7 +271,7 @@ impl WorkerCtx {
 
     /// Queues a runnable task on this worker.
     pub(super) fn schedule(&self, task: TaskRef, origin: Origin) {
-        let pinned = task.header.pinned.load(Relaxed);
+        let pinned = task.header.pinned.load(Relaxed) as usize;
         if pinned != 0 && pinned - 1 != self.index {
             self.rt.push_remote(task);
             return;

@@ -1,0 +1,106 @@
+//! configure, AlreadyStarted and the GREENLET_* variables. One test per process state, so each
+//! scenario runs in a child process of this test binary.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use greenlet::{configure, AlreadyStarted, Config};
+
+/// Runs `scenario` in a child process with `envs`; returns its stdout.
+fn child(scenario: &str, envs: &[(&str, &str)]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+        .env("SCENARIO", scenario)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{scenario}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// How many distinct worker threads ran a burst of busy greenlets.
+fn worker_threads() -> usize {
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let hs: Vec<_> = (0..64)
+        .map(|_| {
+            let seen = seen.clone();
+            greenlet::spawn(move || {
+                let t0 = std::time::Instant::now();
+                while t0.elapsed() < std::time::Duration::from_millis(5) {}
+                seen.lock()
+                    .unwrap()
+                    .insert(std::thread::current().name().map(String::from));
+            })
+        })
+        .collect();
+    greenlet::joinall(hs);
+    let n = seen.lock().unwrap().len();
+    n
+}
+
+#[test]
+fn scenario() {
+    match std::env::var("SCENARIO").as_deref() {
+        Ok("configure") => {
+            configure(Config::default().workers(3)).unwrap();
+            println!("threads={}", worker_threads());
+            let err = configure(Config::default().workers(1)).unwrap_err();
+            assert_eq!(err, AlreadyStarted);
+            println!("err={err}");
+        }
+        Ok("env") => println!("threads={}", worker_threads()),
+        Ok("blocking_counts_as_use") => {
+            greenlet::sleep(std::time::Duration::from_millis(1));
+            println!("configure={:?}", configure(Config::default()));
+        }
+        Ok("bad_env") => {
+            // Garbage in the variables is ignored with a warning, never a panic.
+            println!("value={}", greenlet::spawn(|| 5).join().unwrap());
+        }
+        _ => {} // not a child: nothing to do
+    }
+}
+
+#[test]
+fn configure_sets_the_workers_and_then_reports_already_started() {
+    let out = child("configure", &[("GREENLET_WORKERS", "1")]);
+    assert!(
+        out.contains("threads=3"),
+        "configure must win over the env: {out}"
+    );
+    assert!(
+        out.contains("err=the greenlet runtime has already started"),
+        "{out}"
+    );
+}
+
+#[test]
+fn env_sets_the_workers() {
+    let out = child("env", &[("GREENLET_WORKERS", "1")]);
+    assert!(out.contains("threads=1"), "{out}");
+}
+
+#[test]
+fn a_blocking_call_on_a_plain_thread_is_first_use() {
+    let out = child("blocking_counts_as_use", &[]);
+    assert!(out.contains("configure=Err(AlreadyStarted)"), "{out}");
+}
+
+#[test]
+fn bad_environment_values_are_ignored() {
+    let out = child(
+        "bad_env",
+        &[
+            ("GREENLET_WORKERS", "many"),
+            ("GREENLET_STACK_SIZE", "huge"),
+        ],
+    );
+    assert!(out.contains("value=5"), "{out}");
+}

@@ -1,0 +1,177 @@
+//! The work-stealing scheduler: parallelism, fairness, isolation, stress.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use greenlet::sync::Event;
+use greenlet::{joinall, sleep, spawn, yield_now};
+
+fn workers() -> usize {
+    std::env::var("GREENLET_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[test]
+fn a_cpu_spinner_does_not_stop_greenlets_on_other_workers() {
+    if workers() < 2 {
+        return; // needs a second worker by definition
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let spinner = spawn(move || {
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while !s.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(30) {
+            n = n.wrapping_add(1); // never yields
+        }
+        n
+    });
+    sleep(Duration::from_millis(10)); // let the spinner take its worker
+    let t0 = Instant::now();
+    let others: Vec<_> = (0..1000)
+        .map(|i| {
+            spawn(move || {
+                yield_now();
+                sleep(Duration::from_millis(1));
+                i
+            })
+        })
+        .collect();
+    let sum: i32 = joinall(others).into_iter().map(Result::unwrap).sum();
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    assert_eq!(sum, 499500);
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "others waited for the spinner: {elapsed:?}"
+    );
+}
+
+#[test]
+fn greenlets_run_on_several_workers_in_parallel() {
+    if workers() < 2 {
+        return;
+    }
+    // Each greenlet spins until two of them are running at the same moment.
+    let running = Arc::new(AtomicUsize::new(0));
+    let overlapped = Arc::new(AtomicBool::new(false));
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (running, overlapped, threads) =
+                (running.clone(), overlapped.clone(), threads.clone());
+            spawn(move || {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                running.fetch_add(1, Ordering::SeqCst);
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_secs(5) && !overlapped.load(Ordering::SeqCst) {
+                    if running.load(Ordering::SeqCst) >= 2 {
+                        overlapped.store(true, Ordering::SeqCst);
+                    }
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    joinall(handles);
+    assert!(
+        overlapped.load(Ordering::SeqCst),
+        "never two greenlets at once"
+    );
+    assert!(threads.lock().unwrap().len() >= 2);
+}
+
+#[test]
+fn yielding_greenlets_take_turns_fairly() {
+    // Every greenlet of a yield loop makes progress: none is starved while others spin.
+    let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..50).map(|_| AtomicUsize::new(0)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let (counts, stop) = (counts.clone(), stop.clone());
+            spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    counts[i].fetch_add(1, Ordering::Relaxed);
+                    yield_now();
+                }
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    joinall(handles);
+    for (i, c) in counts.iter().enumerate() {
+        assert!(c.load(Ordering::Relaxed) > 0, "greenlet {i} never ran");
+    }
+}
+
+#[test]
+fn wake_stress_counts_every_hand_off() {
+    // Chains of greenlets pass a baton through Events; every hop must happen exactly once.
+    const CHAINS: usize = 50;
+    const HOPS: usize = 200;
+    let hops = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..CHAINS {
+        let events: Arc<Vec<Event>> = Arc::new((0..=HOPS).map(|_| Event::new()).collect());
+        for h in 0..HOPS {
+            let (events, hops) = (events.clone(), hops.clone());
+            handles.push(spawn(move || {
+                events[h].wait();
+                hops.fetch_add(1, Ordering::SeqCst);
+                events[h + 1].set();
+            }));
+        }
+        events[0].set();
+        let last = events.clone();
+        handles.push(spawn(move || last[HOPS].wait()));
+    }
+    joinall(handles);
+    assert_eq!(hops.load(Ordering::SeqCst), CHAINS * HOPS);
+}
+
+#[test]
+fn plain_threads_and_greenlets_wake_each_other() {
+    for _ in 0..200 {
+        let e1 = Arc::new(Event::new());
+        let e2 = Arc::new(Event::new());
+        let (a, b) = (e1.clone(), e2.clone());
+        let g = spawn(move || {
+            a.wait();
+            b.set();
+        });
+        let t = std::thread::spawn(move || {
+            e1.set();
+            e2.wait();
+        });
+        t.join().unwrap();
+        g.join().unwrap();
+    }
+}
+
+#[test]
+fn an_idle_runtime_uses_no_cpu() {
+    spawn(|| ()).join().unwrap();
+    sleep(Duration::from_millis(100)); // let searching workers settle
+    let cpu = || -> u64 {
+        // utime + stime of the whole process, in clock ticks.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_millis(500));
+    let used = cpu() - before;
+    // Clock ticks are 10 ms; allow a few for other tests in this binary running meanwhile.
+    assert!(used <= 30, "idle runtime used {used} ticks in 500 ms");
+}

@@ -1,0 +1,143 @@
+//! sleep, spawn_later and the timers behind them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use greenlet::{joinall, sleep, spawn, spawn_later, Builder};
+
+#[test]
+fn ten_thousand_greenlets_sleep_side_by_side() {
+    // Proves parking, not threads: 10,000 sleeps of 100 ms take far less than 10 s.
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..10_000)
+        .map(|_| spawn(|| sleep(Duration::from_millis(100))))
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = t0.elapsed();
+    assert!(elapsed >= Duration::from_millis(100));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[test]
+fn sleep_lasts_at_least_its_duration() {
+    for ms in [1u64, 5, 20] {
+        let g = spawn(move || {
+            let t0 = Instant::now();
+            sleep(Duration::from_millis(ms));
+            t0.elapsed()
+        });
+        assert!(g.join().unwrap() >= Duration::from_millis(ms));
+        let t0 = Instant::now();
+        sleep(Duration::from_millis(ms)); // on this plain thread
+        assert!(t0.elapsed() >= Duration::from_millis(ms));
+    }
+}
+
+#[test]
+fn sleep_zero_yields_to_others() {
+    // Two greenlets pinned to take turns through sleep(0) interleave.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let g = spawn({
+        let log = log.clone();
+        move || {
+            let inner: Vec<_> = (0..2)
+                .map(|id| {
+                    let log = log.clone();
+                    spawn(move || {
+                        for _ in 0..50 {
+                            log.lock().unwrap().push(id);
+                            sleep(Duration::ZERO);
+                        }
+                    })
+                })
+                .collect();
+            joinall(inner);
+        }
+    });
+    g.join().unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 100);
+    // Neither ran all its 50 steps before the other started.
+    let first_switch = log.iter().position(|&x| x != log[0]).unwrap();
+    assert!(first_switch < 50, "no interleaving: {first_switch}");
+}
+
+#[test]
+fn spawn_later_starts_no_earlier_than_its_delay() {
+    let t0 = Instant::now();
+    let handles: Vec<_> = [30u64, 10, 20]
+        .into_iter()
+        .map(|ms| spawn_later(Duration::from_millis(ms), move || (ms, t0.elapsed())))
+        .collect();
+    for h in handles {
+        let (ms, started) = h.join().unwrap();
+        assert!(
+            started >= Duration::from_millis(ms),
+            "{ms} ms started at {started:?}"
+        );
+    }
+    // From inside a greenlet, and through the Builder.
+    let g = spawn(|| {
+        let t0 = Instant::now();
+        let later = Builder::new()
+            .name("later")
+            .spawn_later(Duration::from_millis(15), move || t0.elapsed())
+            .unwrap();
+        assert_eq!(later.name(), Some("later"));
+        later.join().unwrap()
+    });
+    assert!(g.join().unwrap() >= Duration::from_millis(15));
+}
+
+#[test]
+fn spawn_later_runs_in_deadline_order() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..20u64)
+        .rev()
+        .map(|i| {
+            let order = order.clone();
+            spawn_later(Duration::from_millis(5 * i), move || {
+                order.lock().unwrap().push(i)
+            })
+        })
+        .collect();
+    joinall(handles);
+    let order = order.lock().unwrap();
+    assert_eq!(*order, (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn timers_of_a_busy_worker_still_fire() {
+    let workers = std::env::var("GREENLET_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if workers < 2 {
+        return; // with one worker the spinner holds the only thread, by definition
+    }
+    // A greenlet spins without yielding; sleepers (wherever their timers live) still wake,
+    // because idle workers fire a busy worker's due timers.
+    let stop = Arc::new(AtomicUsize::new(0));
+    let s = stop.clone();
+    let spinner = spawn(move || {
+        let t0 = Instant::now();
+        while s.load(Ordering::Relaxed) == 0 && t0.elapsed() < Duration::from_secs(20) {
+            std::hint::spin_loop();
+        }
+    });
+    let t0 = Instant::now();
+    let sleepers: Vec<_> = (0..200)
+        .map(|_| spawn(|| sleep(Duration::from_millis(20))))
+        .collect();
+    joinall(sleepers);
+    let elapsed = t0.elapsed();
+    stop.store(1, Ordering::Relaxed);
+    spinner.join().unwrap();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "sleepers waited for the spinner: {elapsed:?}"
+    );
+}
