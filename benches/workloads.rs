@@ -132,7 +132,26 @@ fn run(workload: &str, n: u64, _m: u64) -> Result<Outcome, String> {
     }
 }
 
+/// Runs `measure` twice: the first (cold: fresh stacks and heap are page-faulted in) is the
+/// headline figure, the second (warm: memory reused) is reported as `warm_seconds` and
+/// `warm_per_op_ns`.
+fn cold_and_warm(
+    n: u64,
+    measure: impl Fn(u64) -> Result<Outcome, String>,
+    per_op: impl Fn(f64) -> f64,
+) -> Result<Outcome, String> {
+    let cold = measure(n)?;
+    let warm = measure(n)?;
+    Ok(cold
+        .with("warm_seconds", format!("{:.6}", warm.seconds))
+        .with("warm_per_op_ns", format!("{:.1}", per_op(warm.seconds))))
+}
+
 fn spawn(n: u64) -> Result<Outcome, String> {
+    cold_and_warm(n, spawn_once, |s| s * 1e9 / n as f64)
+}
+
+fn spawn_once(n: u64) -> Result<Outcome, String> {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..n).map(|i| greenlet::spawn(move || i)).collect();
     let mut sum = 0u64;
@@ -197,6 +216,10 @@ fn yields(n: u64) -> Result<Outcome, String> {
 }
 
 fn sleepers(n: u64) -> Result<Outcome, String> {
+    cold_and_warm(n, sleepers_once, |s| (s - 0.010) * 1e9 / n as f64)
+}
+
+fn sleepers_once(n: u64) -> Result<Outcome, String> {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|_| greenlet::spawn(|| greenlet::sleep(Duration::from_millis(10))))

@@ -8,37 +8,47 @@
 //! handler for thread stacks), or to the default action.
 
 use std::cell::Cell;
-use std::mem::MaybeUninit;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use super::{stack, Running, RUNNING};
 
-static INSTALL: Once = Once::new();
-static mut PREV_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
-static mut PREV_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+/// The actions that were in place for SIGSEGV and SIGBUS before ours.
+struct Previous {
+    segv: libc::sigaction,
+    bus: libc::sigaction,
+}
+
+// SAFETY: plain C data, written once before our handler is installed and only read afterwards.
+unsafe impl Send for Previous {}
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: OnceLock<Previous> = OnceLock::new();
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
 /// Installs the process-wide handler once. Called before the first worker starts.
 pub(crate) fn install() {
-    INSTALL.call_once(|| {
-        // SAFETY: sigaction with a zeroed struct, our handler and SA_SIGINFO|SA_ONSTACK is the
-        // documented way to install a handler. The PREV_* statics are written here, once, before
-        // the handler can run (it is installed by these very calls), and only read afterwards.
+    PREVIOUS.get_or_init(|| {
+        // SAFETY: sigaction with a null new action only reads the current one. They are stored
+        // before our handler is installed (below), so the handler always finds them.
+        unsafe {
+            let mut segv: libc::sigaction = std::mem::zeroed();
+            let mut bus: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut segv);
+            libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut bus);
+            Previous { segv, bus }
+        }
+    });
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: a zeroed struct with our handler and SA_SIGINFO|SA_ONSTACK installs it, the
+        // documented way.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = handler as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(
-                libc::SIGSEGV,
-                &action,
-                (&raw mut PREV_SEGV).cast::<libc::sigaction>(),
-            );
-            libc::sigaction(
-                libc::SIGBUS,
-                &action,
-                (&raw mut PREV_BUS).cast::<libc::sigaction>(),
-            );
+            libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
         }
     });
 }
@@ -91,10 +101,14 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                 libc::abort();
             }
         }
+        // Installed only after PREVIOUS was set, so it is there (an atomic load, signal-safe).
+        let Some(previous) = PREVIOUS.get() else {
+            libc::abort();
+        };
         let prev = if sig == libc::SIGSEGV {
-            (*(&raw const PREV_SEGV)).assume_init_ref()
+            &previous.segv
         } else {
-            (*(&raw const PREV_BUS)).assume_init_ref()
+            &previous.bus
         };
         match prev.sa_sigaction {
             libc::SIG_DFL | libc::SIG_IGN => {

@@ -11,13 +11,15 @@
 //!   install each guard page with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which marks the
 //!   page in the page tables without splitting the mapping: a chunk of 64 stacks is one mapping.
 //!   On older kernels we fall back to `mprotect` guards, and say so in the log.
-//! * **Lazy commit, batched give-back.** Stacks are mapped with `MAP_NORESERVE`; only pages a
-//!   greenlet touches cost memory. A stack that leaves the per-worker cache goes to a global
-//!   *dirty* list, which is reused first (its pages are already faulted in). When that list grows
-//!   past [`DIRTY_MAX`], or when the runtime goes idle, it is sorted, merged into contiguous ranges and given back with one
-//!   `MADV_DONTNEED` per range (guard markers survive it). Each `madvise` costs a TLB shootdown
-//!   on every core running the process, so one per stack would dominate a burst of releases;
-//!   merged, 64 adjacent stacks cost one.
+//! * **Lazy commit, batched and decaying give-back.** Stacks are mapped with `MAP_NORESERVE`;
+//!   only pages a greenlet touches cost memory. A stack that leaves the per-worker cache goes to
+//!   a global *dirty* list, which is reused first (its pages are already faulted in, so a burst
+//!   of greenlets after a burst pays no page faults). Idle workers call [`trim_idle`] at most
+//!   once per [`TRIM_INTERVAL`]: stacks that stayed unused for a whole interval are given back.
+//!   Past [`DIRTY_MAX`] dirty stacks, the excess is given back at once. Giving back sorts the
+//!   stacks and merges adjacent ones, then issues one `MADV_DONTNEED` per run (guard markers
+//!   survive it): each `madvise` costs a TLB shootdown on every core running the process, so
+//!   one per stack would dominate a burst of releases.
 //!
 //! Layout of one slot (stacks grow down, so the guard sits below the usable range):
 //!
@@ -27,7 +29,7 @@
 //! ```
 
 use std::io;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use corosensei::stack::StackPointer;
@@ -50,9 +52,10 @@ const CHUNK_STACKS: usize = 64;
 const CHUNK_BYTES: usize = 64 << 20;
 /// How many finished stacks a worker keeps for itself.
 pub(crate) const LOCAL_CACHE: usize = 16;
-/// How many released stacks may keep their memory before the pool gives it back (also given back
-/// when the runtime goes idle, see [`trim`]).
-const DIRTY_MAX: usize = 1024;
+/// How many released stacks may keep their memory at most.
+const DIRTY_MAX: usize = 4096;
+/// A released stack unused for this long has its memory given back (by an idle worker).
+pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Rounds a requested stack size up to whole pages.
 pub(crate) fn round_to_pages(size: usize) -> usize {
@@ -117,8 +120,14 @@ impl Drop for Stack {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         let class = pool.class(self.size);
         class.dirty.push(self.base);
-        if class.dirty.len() > DIRTY_MAX {
-            class.trim();
+        HOLDS_MEMORY.store(true, Ordering::Relaxed);
+        if class.dirty.len() + class.aging.len() > DIRTY_MAX {
+            // Give back the older half (aging first), keep the most recently used.
+            let mut excess = std::mem::take(&mut class.aging);
+            let keep = class.dirty.len().min(DIRTY_MAX / 2);
+            let cut = class.dirty.len() - keep;
+            excess.extend(class.dirty.drain(..cut));
+            class.give_back(excess);
         }
     }
 }
@@ -126,37 +135,50 @@ impl Drop for Stack {
 /// Free stacks of one size, by base address.
 struct SizeClass {
     size: usize,
-    /// Released stacks whose touched pages may still be resident.
+    /// Released since the last trim: touched pages may be resident.
     dirty: Vec<usize>,
+    /// Released before the last trim and unused since: given back at the next trim.
+    aging: Vec<usize>,
     /// Stacks whose memory has been given back (or never touched).
     clean: Vec<usize>,
 }
 
 impl SizeClass {
     fn pop(&mut self) -> Option<usize> {
-        self.dirty.pop().or_else(|| self.clean.pop())
+        self.dirty
+            .pop()
+            .or_else(|| self.aging.pop())
+            .or_else(|| self.clean.pop())
     }
 
-    /// Gives back the memory of every dirty stack, one `madvise` per run of adjacent slots.
-    fn trim(&mut self) {
+    /// One step of decay: what aged for a whole interval is given back; what is dirty now ages.
+    fn age(&mut self) {
+        let old = std::mem::take(&mut self.aging);
+        self.give_back(old);
+        self.aging = std::mem::take(&mut self.dirty);
+    }
+
+    /// Gives back the memory of `stacks`, one `madvise` per run of adjacent slots, and files
+    /// them as clean.
+    fn give_back(&mut self, mut stacks: Vec<usize>) {
         let slot = self.size + GUARD;
-        self.dirty.sort_unstable();
+        stacks.sort_unstable();
         let mut i = 0;
-        while i < self.dirty.len() {
+        while i < stacks.len() {
             let mut j = i + 1;
-            while j < self.dirty.len() && self.dirty[j] == self.dirty[j - 1] + slot {
+            while j < stacks.len() && stacks[j] == stacks[j - 1] + slot {
                 j += 1;
             }
             // From the lowest usable byte of the first stack to the base of the last one; the
             // guard pages in between keep their markers (MADV_DONTNEED leaves them in place).
-            let start = self.dirty[i] - self.size;
-            let len = self.dirty[j - 1] - start;
+            let start = stacks[i] - self.size;
+            let len = stacks[j - 1] - start;
             // SAFETY: the range covers free stacks of this pool only (and their guard pages);
             // no code runs on them. MADV_DONTNEED only drops their pages.
             unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
             i = j;
         }
-        self.clean.append(&mut self.dirty);
+        self.clean.append(&mut stacks);
     }
 }
 
@@ -172,6 +194,7 @@ impl Pool {
                 self.classes.push(SizeClass {
                     size,
                     dirty: Vec::new(),
+                    aging: Vec::new(),
                     clean: Vec::new(),
                 });
                 self.classes.last_mut().expect("just pushed")
@@ -183,6 +206,13 @@ impl Pool {
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     classes: Vec::new(),
 });
+/// Whether released stacks may hold memory (checked by idle workers without the lock).
+static HOLDS_MEMORY: AtomicBool = AtomicBool::new(false);
+
+/// Whether a trim step could give memory back.
+pub(crate) fn holds_memory() -> bool {
+    HOLDS_MEMORY.load(Ordering::Relaxed)
+}
 
 const GUARD_UNKNOWN: u8 = 0;
 const GUARD_MADVISE: u8 = 1;
@@ -208,15 +238,20 @@ pub(crate) fn alloc(size: usize, cache: &mut Vec<Stack>) -> io::Result<Stack> {
     Ok(Stack { base, size })
 }
 
-/// Gives back the memory of every released stack in the global pool. Called when the runtime
-/// goes idle, so that an idle process holds no stack memory it does not use.
-pub(crate) fn trim() {
+/// One step of decay, for an idle worker to call once per [`TRIM_INTERVAL`]: gives back stacks
+/// released before the previous step and unused since. Returns whether released stacks still
+/// hold memory (so another step is due later).
+pub(crate) fn trim_idle() -> bool {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pending = false;
     for class in pool.classes.iter_mut() {
-        if !class.dirty.is_empty() {
-            class.trim();
+        if !class.dirty.is_empty() || !class.aging.is_empty() {
+            class.age();
         }
+        pending |= !class.aging.is_empty();
     }
+    HOLDS_MEMORY.store(pending, Ordering::Relaxed);
+    pending
 }
 
 /// Returns a finished greenlet's stack: to the worker's cache while it has room, otherwise to the

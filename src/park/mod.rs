@@ -101,6 +101,7 @@ impl ParkCell {
         }
     }
 
+    #[allow(clippy::mut_from_ref)]
     fn frames(&self) -> &mut Vec<Frame> {
         // SAFETY: owner-only, see the Sync impl; callers never hold two of these at once.
         unsafe { &mut *self.frames.get() }

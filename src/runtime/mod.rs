@@ -44,6 +44,8 @@ pub(crate) struct Runtime {
     epoch: Instant,
     /// Round-robin choice of timer heap for timers added outside the workers.
     next_heap: AtomicUsize,
+    /// When idle workers next give back unused stack memory (ns since the epoch; 0: not armed).
+    next_trim: AtomicU64,
     pub(crate) config: Resolved,
 }
 
@@ -97,6 +99,7 @@ fn start() -> Runtime {
         idle: idle::Idle::new(n),
         epoch: Instant::now(),
         next_heap: AtomicUsize::new(0),
+        next_trim: AtomicU64::new(0),
         config,
     }
 }

@@ -199,15 +199,42 @@ impl WorkerCtx {
             rt.idle.unregister_sleeper(self.index);
             return;
         }
-        let deadline = rt.earliest_timer();
-        if deadline == u64::MAX {
-            // Nothing to do and nothing scheduled: give unused stack memory back.
-            stack::trim();
-        }
+        let deadline = rt.earliest_timer().min(self.trim_stacks());
         rt.idle.set_horizon(deadline);
         rt.sleepers[self.index].sleep(deadline, || rt.now());
         rt.idle.clear_horizon(deadline);
         rt.idle.unregister_sleeper(self.index);
+    }
+
+    /// Gives back the memory of stacks that stayed unused for a whole trim interval (one worker
+    /// per interval does it). Returns when the next step is due, `u64::MAX` if none is.
+    fn trim_stacks(&self) -> u64 {
+        let rt = self.rt;
+        if !stack::holds_memory() {
+            return u64::MAX;
+        }
+        let now = rt.now();
+        let interval = stack::TRIM_INTERVAL.as_nanos() as u64;
+        let due = rt.next_trim.load(Acquire);
+        if due == 0 {
+            // First sight of released stacks: the first step is one interval away.
+            let _ = rt
+                .next_trim
+                .compare_exchange(0, now + interval, AcqRel, Acquire);
+        } else if due <= now
+            && rt
+                .next_trim
+                .compare_exchange(due, now + interval, AcqRel, Acquire)
+                .is_ok()
+            && !stack::trim_idle()
+        {
+            rt.next_trim.store(0, Release);
+            return u64::MAX;
+        }
+        match rt.next_trim.load(Acquire) {
+            0 => u64::MAX,
+            due => due,
+        }
     }
 
     fn has_work(&self) -> bool {
