@@ -20,14 +20,15 @@
 //! assert_eq!(total, 4950);
 //! ```
 
+pub(crate) mod chan;
 mod error;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::park::WaitQueue;
+use chan::{Chan, Fail, Wait};
 
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -61,145 +62,22 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan {
-        state: Mutex::new(State {
-            queue: VecDeque::new(),
-            cap,
-            senders: 1,
-            receivers: 1,
-            waiting_receivers: 0,
-        }),
-        not_empty: WaitQueue::new(),
-        not_full: WaitQueue::new(),
-    });
+    let chan = Arc::new(Chan::new(VecDeque::new(), cap));
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
-struct Chan<T> {
-    state: Mutex<State<T>>,
-    /// Receivers waiting for a message (or for disconnection).
-    not_empty: WaitQueue,
-    /// Senders waiting for room, a receiver (rendezvous), or disconnection.
-    not_full: WaitQueue,
-}
-
-struct State<T> {
-    queue: VecDeque<T>,
-    cap: Option<usize>,
-    senders: usize,
-    receivers: usize,
-    /// Receivers blocked in a receive right now: a rendezvous send may hand each one a message.
-    waiting_receivers: usize,
-}
-
-impl<T> State<T> {
-    /// Whether a send can deliver now.
-    fn has_room(&self) -> bool {
-        match self.cap {
-            None => true,
-            Some(0) => self.queue.len() < self.waiting_receivers,
-            Some(cap) => self.queue.len() < cap,
-        }
-    }
-}
-
-impl<T> Chan<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No user code runs under this lock.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Sends, waiting until `deadline` for room.
-    fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let mut value = Some(value);
-        let mut disconnected = false;
-        let ready = self.not_full.wait_until(deadline, || {
-            let mut s = self.lock();
-            if s.receivers == 0 {
-                disconnected = true;
-                return true;
-            }
-            if !s.has_room() {
-                return false;
-            }
-            s.queue.push_back(value.take().expect("sent once"));
-            true
-        });
-        match value {
-            None => {
-                self.not_empty.notify_one();
-                Ok(())
-            }
-            Some(v) if disconnected => Err(SendTimeoutError::Disconnected(v)),
-            Some(v) => {
-                debug_assert!(!ready);
-                Err(SendTimeoutError::Timeout(v))
-            }
-        }
-    }
-
-    /// Receives, waiting until `deadline` for a message.
-    fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        if let Some(v) = self.try_take() {
-            return Ok(v);
-        }
-        // Announce this receiver so that rendezvous senders may proceed.
-        self.lock().waiting_receivers += 1;
-        self.not_full.notify_one();
-        let guard = WaitingReceiver(self);
-        let mut got = None;
-        let mut disconnected = false;
-        self.not_empty.wait_until(deadline, || {
-            let mut s = self.lock();
-            got = s.queue.pop_front();
-            if got.is_none() && s.senders == 0 {
-                disconnected = true;
-            }
-            got.is_some() || disconnected
-        });
-        drop(guard);
-        match got {
-            Some(v) => {
-                self.not_full.notify_one();
-                Ok(v)
-            }
-            None if disconnected => Err(RecvTimeoutError::Disconnected),
-            None => Err(RecvTimeoutError::Timeout),
-        }
-    }
-
-    fn try_take(&self) -> Option<T> {
-        let v = self.lock().queue.pop_front();
-        if v.is_some() {
-            self.not_full.notify_one();
-        }
-        v
-    }
-}
-
-/// Removes a receiver from `waiting_receivers` however it leaves (message, timeout, unwind).
-struct WaitingReceiver<'a, T>(&'a Chan<T>);
-
-impl<T> Drop for WaitingReceiver<'_, T> {
-    fn drop(&mut self) {
-        let mut s = self.0.lock();
-        s.waiting_receivers -= 1;
-        // A rendezvous message handed to this receiver but not taken goes to the next receiver.
-        if s.cap == Some(0) && s.queue.len() > s.waiting_receivers {
-            drop(s);
-            self.0.not_empty.notify_one();
-        }
-    }
+fn deadline(timeout: Duration) -> Wait {
+    Wait::Until(Instant::now().checked_add(timeout))
 }
 
 /// The sending half of a channel. Clone it for more producers.
 pub struct Sender<T> {
-    chan: Arc<Chan<T>>,
+    chan: Arc<Chan<T, VecDeque<T>>>,
 }
 
 /// The receiving half of a channel. Clone it for more consumers: each message goes to one.
 pub struct Receiver<T> {
-    chan: Arc<Chan<T>>,
+    chan: Arc<Chan<T, VecDeque<T>>>,
 }
 
 impl<T> Sender<T> {
@@ -207,11 +85,11 @@ impl<T> Sender<T> {
     /// Fails, handing the message back, when every receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.chan
-            .send(value, None)
-            .map_err(|e| SendError(e.into_inner()))
+            .send(value, Wait::Until(None))
+            .map_err(|(v, _)| SendError(v))
     }
 
-    /// Sends a message if that needs no waiting.
+    /// Sends a message if that needs no waiting (for `bounded(0)`: if a receiver is waiting).
     ///
     /// ```
     /// use greenlet::channel::{bounded, TrySendError};
@@ -220,37 +98,45 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
     /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let mut s = self.chan.lock();
-        if s.receivers == 0 {
-            return Err(TrySendError::Disconnected(value));
-        }
-        if !s.has_room() {
-            return Err(TrySendError::Full(value));
-        }
-        s.queue.push_back(value);
-        drop(s);
-        self.chan.not_empty.notify_one();
-        Ok(())
+        self.chan
+            .send(value, Wait::Never)
+            .map_err(|(v, why)| match why {
+                Fail::Disconnected => TrySendError::Disconnected(v),
+                _ => TrySendError::Full(v),
+            })
     }
 
     /// Sends a message, waiting at most `timeout` for room.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::channel::{bounded, SendTimeoutError};
+    /// let (tx, _rx) = bounded(0); // nobody receives
+    /// let r = tx.send_timeout("hello", Duration::from_millis(5));
+    /// assert_eq!(r, Err(SendTimeoutError::Timeout("hello")));
+    /// ```
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.chan.send(value, Instant::now().checked_add(timeout))
+        self.chan
+            .send(value, deadline(timeout))
+            .map_err(|(v, why)| match why {
+                Fail::Disconnected => SendTimeoutError::Disconnected(v),
+                _ => SendTimeoutError::Timeout(v),
+            })
     }
 
-    /// How many messages are queued.
+    /// How many messages are buffered.
     pub fn len(&self) -> usize {
-        self.chan.lock().queue.len()
+        self.chan.len()
     }
 
-    /// Whether no message is queued.
+    /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The capacity; `None` for an unbounded channel.
     pub fn capacity(&self) -> Option<usize> {
-        self.chan.lock().cap
+        self.chan.capacity()
     }
 }
 
@@ -258,10 +144,10 @@ impl<T> Receiver<T> {
     /// Receives a message, waiting until one arrives. Fails once every sender is gone and the
     /// channel is empty.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv(None).map_err(|_| RecvError)
+        self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
     }
 
-    /// Receives a message if one is queued.
+    /// Receives a message if one is ready.
     ///
     /// ```
     /// use greenlet::channel::{unbounded, TryRecvError};
@@ -271,14 +157,10 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        if let Some(v) = self.chan.try_take() {
-            return Ok(v);
-        }
-        if self.chan.lock().senders == 0 {
-            // A sender may have pushed and then dropped in between: look once more.
-            return self.chan.try_take().ok_or(TryRecvError::Disconnected);
-        }
-        Err(TryRecvError::Empty)
+        self.chan.recv(Wait::Never).map_err(|why| match why {
+            Fail::Disconnected => TryRecvError::Disconnected,
+            _ => TryRecvError::Empty,
+        })
     }
 
     /// Receives a message, waiting at most `timeout`.
@@ -290,7 +172,10 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.chan.recv(Instant::now().checked_add(timeout))
+        self.chan.recv(deadline(timeout)).map_err(|why| match why {
+            Fail::Disconnected => RecvTimeoutError::Disconnected,
+            _ => RecvTimeoutError::Timeout,
+        })
     }
 
     /// A blocking iterator over received messages; ends when every sender is gone.
@@ -298,25 +183,30 @@ impl<T> Receiver<T> {
         Iter { rx: self }
     }
 
-    /// How many messages are queued.
-    pub fn len(&self) -> usize {
-        self.chan.lock().queue.len()
+    /// A non-blocking iterator over the messages ready now.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
     }
 
-    /// Whether no message is queued.
+    /// How many messages are buffered.
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The capacity; `None` for an unbounded channel.
     pub fn capacity(&self) -> Option<usize> {
-        self.chan.lock().cap
+        self.chan.capacity()
     }
 }
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.lock().senders += 1;
+        self.chan.add_sender();
         Sender {
             chan: self.chan.clone(),
         }
@@ -325,7 +215,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.chan.lock().receivers += 1;
+        self.chan.add_receiver();
         Receiver {
             chan: self.chan.clone(),
         }
@@ -334,23 +224,13 @@ impl<T> Clone for Receiver<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let mut s = self.chan.lock();
-        s.senders -= 1;
-        if s.senders == 0 {
-            drop(s);
-            self.chan.not_empty.notify_all();
-        }
+        self.chan.drop_sender();
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let mut s = self.chan.lock();
-        s.receivers -= 1;
-        if s.receivers == 0 {
-            drop(s);
-            self.chan.not_full.notify_all();
-        }
+        self.chan.drop_receiver();
     }
 }
 
@@ -387,6 +267,18 @@ impl<T> Iterator for IntoIter<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
+    }
+}
+
+/// A non-blocking iterator over a [`Receiver`]'s ready messages.
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
     }
 }
 

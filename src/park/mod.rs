@@ -21,6 +21,7 @@
 //!
 //! [`with_timeout`]: crate::with_timeout
 
+mod waitlist;
 mod waitqueue;
 
 use std::cell::{Cell, UnsafeCell};
@@ -33,6 +34,7 @@ use std::time::Instant;
 use crate::coroutine::{self, Suspend};
 use crate::runtime::{self, TaskRef};
 
+pub(crate) use waitlist::{lock, park_in, WaitList};
 pub(crate) use waitqueue::WaitQueue;
 
 const STATUS_BITS: u32 = 8;
@@ -244,12 +246,12 @@ pub(crate) struct Unparker {
 
 impl Unparker {
     /// Ends the park it was made for; false if that park already ended (or never began).
-    pub(crate) fn unpark(&self) -> bool {
+    pub(crate) fn unpark(self) -> bool {
         self.fire(UNPARKED)
     }
 
     /// Ends the park with `TimedOut`; used by timers.
-    pub(crate) fn time_out(&self) -> bool {
+    pub(crate) fn time_out(self) -> bool {
         self.fire(TIMED_OUT)
     }
 
@@ -258,12 +260,13 @@ impl Unparker {
         self.target.cell().status(self.gen) == WAITING
     }
 
-    fn fire(&self, status: u64) -> bool {
+    fn fire(self, status: u64) -> bool {
         if !self.target.cell().finish(self.gen, status) {
             return false;
         }
-        match &self.target {
-            Target::Greenlet(task) => runtime::wake(task),
+        match self.target {
+            // The unparker's reference moves into the run queue: no extra count.
+            Target::Greenlet(task) => runtime::wake_owned(task),
             Target::Thread(t) => t.thread.unpark(),
         }
         true
@@ -282,7 +285,8 @@ pub(crate) fn prepare() -> Parker {
     let target = Target::current();
     let cell = target.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
-    cell.shielded.store(thread::panicking(), SeqCst);
+    // Relaxed: the SeqCst token store below publishes it (request_kill reads it after the token).
+    cell.shielded.store(thread::panicking(), Relaxed);
     cell.token.store((gen << STATUS_BITS) | WAITING, SeqCst);
     Parker { target, gen }
 }

@@ -1,49 +1,35 @@
-//! A FIFO queue of parked contexts: the wait-queue every blocking primitive is built on.
+//! A wait queue for conditions kept outside any lock: the [`WaitList`] with a mutex of its own.
 //!
-//! A waiter checks its condition, registers an [`Unparker`] under the queue's lock, re-checks the
-//! condition, and parks. A notifier changes the state first, then calls [`WaitQueue::notify_one`]
-//! or [`WaitQueue::notify_all`]. Either the waiter's re-check sees the new state, or the notifier
-//! sees the registration: no wake-up is lost. A waiter that leaves early (timeout, kill, an unwind
-//! through it) removes its registration on the way out.
+//! Used where the state is a single atomic (a greenlet's end, an Event's flag). A waiter checks
+//! its condition, registers, re-checks, and parks; a notifier changes the state first, then calls
+//! [`WaitQueue::notify_all`]. Either the waiter's re-check sees the new state, or the notifier sees
+//! the registration (SeqCst fences on both sides): no wake-up is lost.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{prepare, Unparker, Wake};
+use super::waitlist::{lock, WaitList};
+use super::{prepare, Wake};
 
 pub(crate) struct WaitQueue {
-    waiters: Mutex<Waiters>,
+    waiters: Mutex<WaitList>,
     /// True while `waiters` may be non-empty: lets notifiers skip the lock when nobody waits.
     nonempty: AtomicBool,
-}
-
-#[derive(Default)]
-struct Waiters {
-    queue: VecDeque<(u64, Unparker)>,
-    next_ticket: u64,
 }
 
 impl WaitQueue {
     pub(crate) const fn new() -> WaitQueue {
         WaitQueue {
-            waiters: Mutex::new(Waiters {
-                queue: VecDeque::new(),
-                next_ticket: 0,
-            }),
+            waiters: Mutex::new(WaitList::new()),
             nonempty: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Waiters> {
-        // No user code runs under this lock, so it cannot be poisoned in a way that matters.
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Parks the caller until `ready()` holds or `deadline` passes; returns the last `ready()`.
     ///
-    /// `ready` must read state that notifiers change before they notify.
+    /// `ready` must read state that notifiers change before they notify. A wake-up here carries
+    /// nothing: `ready` decides.
     pub(crate) fn wait_until(
         &self,
         deadline: Option<Instant>,
@@ -54,7 +40,17 @@ impl WaitQueue {
                 return true;
             }
             let parker = prepare();
-            let registration = self.register(parker.unparker());
+            let ticket = {
+                let mut w = lock(&self.waiters);
+                let ticket = w.push(parker.unparker(), ());
+                self.nonempty.store(true, SeqCst);
+                ticket
+            };
+            fence(SeqCst);
+            let registration = Registration {
+                queue: self,
+                ticket,
+            };
             if ready() {
                 return true;
             }
@@ -66,61 +62,22 @@ impl WaitQueue {
         }
     }
 
-    /// Adds a waiter at the back. The returned guard removes it again if it is still queued.
-    pub(crate) fn register(&self, unparker: Unparker) -> Registration<'_> {
-        let mut w = self.lock();
-        let ticket = w.next_ticket;
-        w.next_ticket += 1;
-        w.queue.push_back((ticket, unparker));
-        self.nonempty.store(true, SeqCst);
-        drop(w);
-        fence(SeqCst);
-        Registration {
-            queue: self,
-            ticket,
-        }
-    }
-
-    /// Wakes the first waiter whose park is still current; false if there was none.
-    pub(crate) fn notify_one(&self) -> bool {
-        fence(SeqCst);
-        if !self.nonempty.load(SeqCst) {
-            return false;
-        }
-        let mut w = self.lock();
-        while let Some((_, unparker)) = w.queue.pop_front() {
-            if unparker.unpark() {
-                self.nonempty.store(!w.queue.is_empty(), SeqCst);
-                return true;
-            }
-        }
-        self.nonempty.store(false, SeqCst);
-        false
-    }
-
-    /// Wakes every waiter; returns how many were woken.
+    /// Wakes every waiter; returns how many were still parked.
     pub(crate) fn notify_all(&self) -> usize {
         fence(SeqCst);
         if !self.nonempty.load(SeqCst) {
             return 0;
         }
-        let drained = {
-            let mut w = self.lock();
-            self.nonempty.store(false, SeqCst);
-            std::mem::take(&mut w.queue)
-        };
-        drained.iter().filter(|(_, u)| u.unpark()).count()
-    }
-
-    /// How many waiters are queued (some may be leaving).
-    #[allow(dead_code)]
-    pub(crate) fn len(&self) -> usize {
-        self.lock().queue.len()
+        let mut w = lock(&self.waiters);
+        self.nonempty.store(false, SeqCst);
+        // Under the lock, so that tickets keep increasing (a late Registration must never
+        // match a newer waiter).
+        w.wake_all()
     }
 }
 
 /// A queued waiter; dropping it takes the waiter out of the queue if it is still there.
-pub(crate) struct Registration<'a> {
+struct Registration<'a> {
     queue: &'a WaitQueue,
     ticket: u64,
 }
@@ -128,15 +85,12 @@ pub(crate) struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         if !self.queue.nonempty.load(SeqCst) {
-            return;
+            return; // drained by notify_all: our entry is gone
         }
-        let mut w = self.queue.lock();
-        // Tickets are increasing from front to back.
-        if let Ok(pos) = w.queue.binary_search_by_key(&self.ticket, |(t, _)| *t) {
-            w.queue.remove(pos);
-            if w.queue.is_empty() {
-                self.queue.nonempty.store(false, SeqCst);
-            }
+        let mut w = lock(&self.queue.waiters);
+        w.remove(self.ticket);
+        if w.is_empty() {
+            self.queue.nonempty.store(false, SeqCst);
         }
     }
 }

@@ -175,21 +175,30 @@ fn schedule(task: TaskRef, origin: Origin) {
 /// Makes a parked task runnable; does nothing if it is already queued, running with a wake-up
 /// noted, or finished.
 pub(crate) fn wake(task: &TaskRef) {
+    if make_runnable(task) {
+        schedule(task.clone(), Origin::Woken);
+    }
+}
+
+/// [`wake`] that hands its own reference to the run queue.
+pub(crate) fn wake_owned(task: TaskRef) {
+    if make_runnable(&task) {
+        schedule(task, Origin::Woken);
+    }
+}
+
+/// IDLE → SCHEDULED (true: the caller must queue it) or RUNNING → NOTIFIED (false).
+fn make_runnable(task: &TaskRef) -> bool {
     let sched = &task.header.sched;
     let mut state = sched.load(Acquire);
     loop {
         let next = match state {
             IDLE => SCHEDULED,
             RUNNING => NOTIFIED,
-            _ => return,
+            _ => return false,
         };
         match sched.compare_exchange_weak(state, next, AcqRel, Acquire) {
-            Ok(_) => {
-                if next == SCHEDULED {
-                    schedule(task.clone(), Origin::Woken);
-                }
-                return;
-            }
+            Ok(_) => return next == SCHEDULED,
             Err(actual) => state = actual,
         }
     }

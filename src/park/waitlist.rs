@@ -1,0 +1,151 @@
+//! The list of parked waiters every blocking primitive keeps under its own lock.
+//!
+//! A primitive checks its state and, if it must wait, registers in its [`WaitList`] in the same
+//! critical section, then parks with [`park_in`]. A releaser pops a waiter under the lock and
+//! unparks it. The rule every primitive relies on: **a successful unpark transfers ownership**
+//! (of a permit, a lock, a message). Exactly one of unpark, timeout or kill wins a park, so a
+//! waiter that returns [`Wake::Unparked`] got what it was handed, and one that timed out or was
+//! killed got nothing: the releaser saw `unpark() == false` and moved on to the next waiter.
+//!
+//! Each entry may carry a payload, e.g. a pointer to the waiter's message slot.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::{prepare, Unparker, Wake};
+
+/// Parked waiters in FIFO order. Lives inside the primitive's mutex.
+pub(crate) struct WaitList<P = ()> {
+    entries: VecDeque<Waiter<P>>,
+    next_ticket: u64,
+}
+
+/// One parked waiter.
+pub(crate) struct Waiter<P> {
+    ticket: u64,
+    pub(crate) unparker: Unparker,
+    pub(crate) payload: P,
+}
+
+impl<P> WaitList<P> {
+    pub(crate) const fn new() -> WaitList<P> {
+        WaitList {
+            entries: VecDeque::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Adds a waiter at the back; returns its ticket.
+    pub(crate) fn push(&mut self, unparker: Unparker, payload: P) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.entries.push_back(Waiter {
+            ticket,
+            unparker,
+            payload,
+        });
+        ticket
+    }
+
+    /// Takes the first waiter out.
+    pub(crate) fn pop(&mut self) -> Option<Waiter<P>> {
+        self.entries.pop_front()
+    }
+
+    /// Takes the waiter with `ticket` out, if it is still queued.
+    pub(crate) fn remove(&mut self, ticket: u64) -> Option<Waiter<P>> {
+        // Tickets increase from front to back.
+        let pos = self
+            .entries
+            .binary_search_by_key(&ticket, |w| w.ticket)
+            .ok()?;
+        self.entries.remove(pos)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Wakes the first waiter that is still parked (each one popped on the way); true if one was.
+    pub(crate) fn wake_one(&mut self) -> bool {
+        while let Some(w) = self.pop() {
+            if w.unparker.unpark() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Wakes every waiter; returns how many were still parked.
+    pub(crate) fn wake_all(&mut self) -> usize {
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|w| w.unparker.unpark())
+            .filter(|&woken| woken)
+            .count()
+    }
+}
+
+impl<P> Default for WaitList<P> {
+    fn default() -> Self {
+        WaitList::new()
+    }
+}
+
+/// Locks a primitive's state. No user code runs under these locks, so poisoning carries no
+/// meaning and is ignored.
+pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers the caller in the wait list `list(state)` with `payload`, releases `guard`, and
+/// parks until unparked or `deadline`.
+///
+/// `Wake::Unparked` means a releaser popped the entry and handed over what it promised. On
+/// `Wake::TimedOut`, and on an unwind (kill, `with_timeout`), the entry is taken out of the list
+/// again under the lock before this returns: nothing was handed over.
+pub(crate) fn park_in<'a, S, P>(
+    mutex: &'a Mutex<S>,
+    mut guard: MutexGuard<'a, S>,
+    list: fn(&mut S) -> &mut WaitList<P>,
+    payload: P,
+    deadline: Option<Instant>,
+) -> Wake {
+    let parker = prepare();
+    let ticket = list(&mut guard).push(parker.unparker(), payload);
+    drop(guard);
+    let mut registered = Registered {
+        mutex,
+        list,
+        ticket,
+        armed: true,
+    };
+    let wake = parker.park(deadline);
+    if wake == Wake::Unparked {
+        // The releaser popped the entry before unparking.
+        registered.armed = false;
+    }
+    wake
+}
+
+/// Takes a waiter out of its list if it is still there, however the wait ends.
+struct Registered<'a, S, P> {
+    mutex: &'a Mutex<S>,
+    list: fn(&mut S) -> &mut WaitList<P>,
+    ticket: u64,
+    armed: bool,
+}
+
+impl<S, P> Drop for Registered<'_, S, P> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = lock(self.mutex);
+            (self.list)(&mut state).remove(self.ticket);
+        }
+    }
+}
