@@ -196,6 +196,11 @@ impl<T> Greenlet<T> {
         self.task.header.name.as_deref()
     }
 
+    /// The task behind the handle (for `pool`).
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
+    }
+
     fn check_not_self(&self) {
         if current().map(GreenletId::as_u64) == Some(self.task.header.id) {
             panic!(

@@ -79,6 +79,9 @@ mod sleep;
 mod timeout;
 
 pub mod channel;
+pub mod local;
+pub mod pool;
+pub mod queue;
 pub mod sync;
 
 pub use crate::config::{configure, AlreadyStarted, Config};

@@ -26,15 +26,16 @@ mod waitqueue;
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::resume_unwind;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
 use crate::coroutine::{self, Suspend};
-use crate::runtime::{self, TaskRef};
+use crate::runtime::{self, Task, TaskRef};
 
-pub(crate) use waitlist::{lock, park_in, WaitList};
+pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
 
 const STATUS_BITS: u32 = 8;
@@ -210,7 +211,7 @@ thread_local! {
     });
 }
 
-/// Who parks: a greenlet (through its task) or a plain thread.
+/// Who an [`Unparker`] wakes: a greenlet (through its task) or a plain thread.
 #[derive(Clone)]
 enum Target {
     Greenlet(TaskRef),
@@ -218,21 +219,51 @@ enum Target {
 }
 
 impl Target {
-    /// The calling context.
-    fn current() -> Target {
-        match runtime::current_task() {
-            Some(task) => Target::Greenlet(task),
+    fn cell(&self) -> &ParkCell {
+        match self {
+            Target::Greenlet(task) => &task.header.park,
+            Target::Thread(t) => &t.cell,
+        }
+    }
+}
+
+/// The calling context, as its parker sees it.
+enum Context {
+    /// The running greenlet's own task: alive while it runs, so no reference count is taken.
+    Greenlet(NonNull<Task>),
+    Thread(Arc<ThreadCtx>),
+}
+
+impl Context {
+    fn current() -> Context {
+        match runtime::current_task_ptr() {
+            Some(task) => Context::Greenlet(task),
             None => {
                 crate::config::mark_used();
-                Target::Thread(THREAD_CTX.with(Arc::clone))
+                Context::Thread(THREAD_CTX.with(Arc::clone))
             }
         }
     }
 
     fn cell(&self) -> &ParkCell {
         match self {
-            Target::Greenlet(task) => &task.header.park,
-            Target::Thread(t) => &t.cell,
+            // SAFETY: the running greenlet's own task outlives anything it parks on.
+            Context::Greenlet(task) => unsafe { &task.as_ref().header.park },
+            Context::Thread(t) => &t.cell,
+        }
+    }
+
+    fn target(&self) -> Target {
+        match self {
+            Context::Greenlet(task) => {
+                // SAFETY: `task` came from `Arc::as_ptr` of a task the worker keeps alive while
+                // it runs; one more strong count makes an owned reference for the unparker.
+                Target::Greenlet(unsafe {
+                    Arc::increment_strong_count(task.as_ptr());
+                    Arc::from_raw(task.as_ptr())
+                })
+            }
+            Context::Thread(t) => Target::Thread(t.clone()),
         }
     }
 }
@@ -273,37 +304,45 @@ impl Unparker {
     }
 }
 
-/// A park that has begun (its unparkers may fire) but not yet blocked.
+/// A park that has begun (its unparkers may fire) but not yet blocked. Used only by the
+/// context that made it.
 pub(crate) struct Parker {
-    target: Target,
+    context: Context,
+    cell: NonNull<ParkCell>,
     gen: u64,
 }
 
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
 /// Register them where the wake-up will come from, then call [`Parker::park`].
 pub(crate) fn prepare() -> Parker {
-    let target = Target::current();
-    let cell = target.cell();
+    let context = Context::current();
+    let cell = context.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
     // Relaxed: the SeqCst token store below publishes it (request_kill reads it after the token).
     cell.shielded.store(thread::panicking(), Relaxed);
     cell.token.store((gen << STATUS_BITS) | WAITING, SeqCst);
-    Parker { target, gen }
+    let cell = NonNull::from(cell);
+    Parker { context, cell, gen }
 }
 
 impl Parker {
     /// An unparker for this park.
     pub(crate) fn unparker(&self) -> Unparker {
         Unparker {
-            target: self.target.clone(),
+            target: self.context.target(),
             gen: self.gen,
         }
+    }
+
+    fn cell(&self) -> &ParkCell {
+        // SAFETY: the cell belongs to the calling context, which outlives its own parker.
+        unsafe { self.cell.as_ref() }
     }
 
     /// Blocks until unparked or `deadline` passes. Unwinds on a kill or an expired enclosing
     /// `with_timeout` (unless the context is already unwinding a panic).
     pub(crate) fn park(self, deadline: Option<Instant>) -> Wake {
-        let cell = self.target.cell();
+        let cell = self.cell();
         let shielded = cell.shielded.load(Relaxed);
         if !shielded && cell.kill.load(SeqCst) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
             cell.deliver_kill();
@@ -317,15 +356,15 @@ impl Parker {
             (Some(d), Some(f)) => Some(d.min(f.deadline)),
             (d, f) => d.or(f.map(|f| f.deadline)),
         };
-        match &self.target {
-            Target::Greenlet(task) => self.block_greenlet(task, wake_at, shielded),
-            Target::Thread(_) => self.block_thread(wake_at),
+        match self.context {
+            Context::Greenlet(task) => self.block_greenlet(task, wake_at, shielded),
+            Context::Thread(_) => self.block_thread(wake_at),
         }
         self.resolve(deadline, frame)
     }
 
-    fn block_greenlet(&self, task: &TaskRef, wake_at: Option<Instant>, shielded: bool) {
-        let cell = &task.header.park;
+    fn block_greenlet(&self, task: NonNull<Task>, wake_at: Option<Instant>, shielded: bool) {
+        let cell = self.cell();
         if let Some(at) = wake_at {
             if at <= Instant::now() {
                 cell.finish(self.gen, TIMED_OUT);
@@ -333,14 +372,17 @@ impl Parker {
             }
             runtime::add_timer(at, runtime::TimerAction::Unpark(self.unparker()));
         }
-        runtime::pin_current(shielded);
+        // SAFETY: our own task, see `Context`.
+        if shielded || unsafe { task.as_ref() }.header.pinned.load(Relaxed) != 0 {
+            runtime::pin_current(shielded);
+        }
         while cell.status(self.gen) == WAITING {
             coroutine::suspend(Suspend::Park);
         }
     }
 
     fn block_thread(&self, wake_at: Option<Instant>) {
-        let cell = self.target.cell();
+        let cell = self.cell();
         while cell.status(self.gen) == WAITING {
             match wake_at {
                 None => thread::park(),
@@ -358,7 +400,7 @@ impl Parker {
 
     /// Turns the final status into a return value or an unwind.
     fn resolve(&self, deadline: Option<Instant>, frame: Option<Frame>) -> Wake {
-        let cell = self.target.cell();
+        let cell = self.cell();
         match cell.status(self.gen) {
             UNPARKED => Wake::Unparked,
             KILLED => cell.deliver_kill(),
@@ -379,7 +421,7 @@ impl Drop for Parker {
     /// A park abandoned before blocking (its condition became true) is retired, so that a late
     /// unparker fails instead of waking the context for nothing.
     fn drop(&mut self) {
-        self.target.cell().finish(self.gen, IDLE);
+        self.cell().finish(self.gen, IDLE);
     }
 }
 
@@ -401,29 +443,29 @@ pub(crate) fn check_thread_interrupts() {
 
 /// A `with_timeout` frame on the calling context; popped when dropped.
 pub(crate) struct TimeoutFrame {
-    target: Target,
+    context: Context,
     id: u64,
 }
 
 impl TimeoutFrame {
     pub(crate) fn push(deadline: Instant) -> TimeoutFrame {
-        let target = Target::current();
-        let cell = target.cell();
+        let context = Context::current();
+        let cell = context.cell();
         let id = cell.next_frame.get();
         cell.next_frame.set(id + 1);
         cell.frames().push(Frame { id, deadline });
-        TimeoutFrame { target, id }
+        TimeoutFrame { context, id }
     }
 
     /// Whether `payload` is this frame's own timeout.
     pub(crate) fn owns(&self, payload: &TimeoutUnwind) -> bool {
-        payload.cell == self.target.cell() as *const ParkCell as usize && payload.frame == self.id
+        payload.cell == self.context.cell() as *const ParkCell as usize && payload.frame == self.id
     }
 }
 
 impl Drop for TimeoutFrame {
     fn drop(&mut self) {
-        let frames = self.target.cell().frames();
+        let frames = self.context.cell().frames();
         if let Some(pos) = frames.iter().rposition(|f| f.id == self.id) {
             frames.remove(pos);
         }

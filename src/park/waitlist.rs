@@ -111,24 +111,38 @@ pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
 /// again under the lock before this returns: nothing was handed over.
 pub(crate) fn park_in<'a, S, P>(
     mutex: &'a Mutex<S>,
-    mut guard: MutexGuard<'a, S>,
+    guard: MutexGuard<'a, S>,
     list: fn(&mut S) -> &mut WaitList<P>,
     payload: P,
     deadline: Option<Instant>,
 ) -> Wake {
+    park_in_then(mutex, guard, list, payload, deadline, || ())
+}
+
+/// [`park_in`] that runs `registered` after the waiter is in the list and the lock is released,
+/// just before parking (a condition variable releases the user's mutex there).
+pub(crate) fn park_in_then<'a, S, P>(
+    mutex: &'a Mutex<S>,
+    mut guard: MutexGuard<'a, S>,
+    list: fn(&mut S) -> &mut WaitList<P>,
+    payload: P,
+    deadline: Option<Instant>,
+    registered: impl FnOnce(),
+) -> Wake {
     let parker = prepare();
     let ticket = list(&mut guard).push(parker.unparker(), payload);
     drop(guard);
-    let mut registered = Registered {
+    let mut entry = Registered {
         mutex,
         list,
         ticket,
         armed: true,
     };
+    registered();
     let wake = parker.park(deadline);
     if wake == Wake::Unparked {
         // The releaser popped the entry before unparking.
-        registered.armed = false;
+        entry.armed = false;
     }
     wake
 }

@@ -20,7 +20,7 @@ mod worker;
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -230,18 +230,6 @@ pub(crate) fn add_timer(at: Instant, action: TimerAction) {
     let index = worker::with_current(|w| w.map(|w| w.index))
         .unwrap_or_else(|| rt.next_heap.fetch_add(1, Relaxed) % rt.workers.len());
     rt.add_timer_to(index, rt.instant_to_ns(at), action);
-}
-
-/// The greenlet running on this thread, if any.
-pub(crate) fn current_task() -> Option<TaskRef> {
-    current_task_ptr().map(|p| {
-        // SAFETY: `p` came from `Arc::as_ptr` of the task the worker is running, whose Arc the
-        // worker holds for as long as the greenlet runs; we add one strong count for the clone.
-        unsafe {
-            Arc::increment_strong_count(p.as_ptr());
-            Arc::from_raw(p.as_ptr())
-        }
-    })
 }
 
 /// A pointer to the running greenlet's task, valid while that greenlet runs.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::coroutine::Coroutine;
+use crate::local::LocalMap;
 use crate::park::{KillUnwind, ParkCell, WaitQueue};
 use crate::JoinError;
 
@@ -55,12 +56,15 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
+    /// `Local` values of this greenlet; touched only by the greenlet itself.
+    locals: UnsafeCell<Option<Box<LocalMap>>>,
 }
 
-// SAFETY: every field but `coroutine` is Sync on its own. `coroutine` is touched only by the
-// worker that holds the task in the RUNNING/NOTIFIED state (it moved the task out of a queue;
-// see the state machine above), or by the worker that won `life` NEW → STARTED, so accesses are
-// never concurrent; the queues' Release/Acquire hand-off orders them across workers.
+// SAFETY: every field but `coroutine` and `locals` is Sync on its own. `coroutine` is touched
+// only by the worker that holds the task in the RUNNING/NOTIFIED state (it moved the task out of
+// a queue; see the state machine above), or by the worker that won `life` NEW → STARTED, so
+// accesses are never concurrent; the queues' Release/Acquire hand-off orders them across
+// workers. `locals` is touched only by the greenlet itself while it runs (same argument).
 unsafe impl Sync for Header {}
 
 impl Header {
@@ -75,6 +79,28 @@ impl Header {
             name,
             stack_size,
             coroutine: UnsafeCell::new(None),
+            locals: UnsafeCell::new(None),
+        }
+    }
+
+    /// The greenlet's `Local` values.
+    ///
+    /// # Safety
+    /// Only the greenlet itself, while it runs, may call it, and not while a previous result is
+    /// in use.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<LocalMap>> {
+        &mut *self.locals.get()
+    }
+
+    /// Drops the greenlet's `Local` values, inside the greenlet, when its function has ended.
+    /// A destructor that panics is contained (and logged): the greenlet has already finished.
+    pub(crate) fn drop_locals(&self) {
+        // SAFETY: called by the greenlet itself, after its function returned.
+        while let Some(map) = unsafe { self.locals() }.take() {
+            if catch_unwind(AssertUnwindSafe(move || drop(map))).is_err() {
+                log::error!("greenlet {}: a Local value panicked while dropped", self.id);
+            }
         }
     }
 

@@ -387,7 +387,9 @@ impl WorkerCtx {
         let coroutine = Coroutine::new(stack, h.id, h.name.as_deref(), move || {
             // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
             // coroutine holds an Arc of the task meanwhile.
-            unsafe { (*ptr).body.run() }
+            let task = unsafe { &*ptr };
+            task.body.run();
+            task.header.drop_locals();
         });
         // SAFETY: this worker won NEW → STARTED; nobody else touches the slot.
         unsafe { *h.coroutine() = Some(coroutine) };

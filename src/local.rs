@@ -1,0 +1,136 @@
+//! Per-greenlet values: [`Local`], like `gevent.local.local`.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::runtime;
+
+/// The values of one greenlet (or plain thread), by `Local` key.
+#[derive(Default)]
+pub(crate) struct LocalMap {
+    entries: Vec<(usize, Box<dyn Any + Send>)>,
+}
+
+impl LocalMap {
+    fn find<T: 'static>(&self, key: usize) -> Option<*const T> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.downcast_ref::<T>().expect("one type per key") as *const T)
+    }
+
+    fn insert<T: Send + 'static>(&mut self, key: usize, value: T) -> *const T {
+        if let Some(existing) = self.find::<T>(key) {
+            return existing; // made meanwhile by a nested `with` inside `init`
+        }
+        let boxed: Box<dyn Any + Send> = Box::new(value);
+        let ptr = boxed.downcast_ref::<T>().expect("just boxed") as *const T;
+        self.entries.push((key, boxed));
+        ptr
+    }
+}
+
+thread_local! {
+    static THREAD_LOCALS: RefCell<LocalMap> = RefCell::new(LocalMap::default());
+}
+
+static NEXT_KEY: AtomicUsize = AtomicUsize::new(1);
+
+/// A value of which every greenlet sees its own copy, made on first use by `init` and dropped
+/// when the greenlet ends. On a plain thread it holds one value per thread.
+///
+/// Use it where a thread-local would be wrong: a greenlet may move between worker threads, so a
+/// `thread_local!` would be shared by the greenlets of one thread and change under a greenlet
+/// that moves.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use greenlet::local::Local;
+///
+/// static REQUEST_ID: Local<RefCell<String>> = Local::new(|| RefCell::new(String::new()));
+///
+/// let handles: Vec<_> = (0..3)
+///     .map(|i| {
+///         greenlet::spawn(move || {
+///             REQUEST_ID.with(|id| *id.borrow_mut() = format!("request-{i}"));
+///             greenlet::sleep(std::time::Duration::from_millis(5)); // others run meanwhile
+///             REQUEST_ID.with(|id| id.borrow().clone())
+///         })
+///     })
+///     .collect();
+/// let ids: Vec<String> = greenlet::joinall(handles).into_iter().map(Result::unwrap).collect();
+/// assert_eq!(ids, ["request-0", "request-1", "request-2"]);
+/// ```
+pub struct Local<T: Send + 'static> {
+    init: fn() -> T,
+    key: AtomicUsize,
+}
+
+impl<T: Send + 'static> Local<T> {
+    /// A per-greenlet value made by `init` on each greenlet's first use.
+    pub const fn new(init: fn() -> T) -> Local<T> {
+        Local {
+            init,
+            key: AtomicUsize::new(0),
+        }
+    }
+
+    fn key(&self) -> usize {
+        let key = self.key.load(Ordering::Acquire);
+        if key != 0 {
+            return key;
+        }
+        let fresh = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        match self
+            .key
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => fresh,
+            Err(existing) => existing,
+        }
+    }
+
+    /// Calls `f` with the calling greenlet's value (or the calling thread's, on a plain thread).
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        let key = self.key();
+        let value: *const T = match runtime::current_task_ptr() {
+            Some(task) => {
+                // SAFETY: the running greenlet's own task, alive while it runs.
+                let header = unsafe { &task.as_ref().header };
+                // SAFETY: only the running greenlet itself touches its locals (see Header).
+                match unsafe { header.locals() }
+                    .as_ref()
+                    .and_then(|m| m.find::<T>(key))
+                {
+                    Some(v) => v,
+                    None => {
+                        // `init` runs with no borrow held: it may use other Locals.
+                        let made = (self.init)();
+                        // SAFETY: as above.
+                        unsafe { header.locals() }
+                            .get_or_insert_with(Box::default)
+                            .insert(key, made)
+                    }
+                }
+            }
+            None => match THREAD_LOCALS.with(|m| m.borrow().find::<T>(key)) {
+                Some(v) => v,
+                None => {
+                    let made = (self.init)();
+                    THREAD_LOCALS.with(|m| m.borrow_mut().insert(key, made))
+                }
+            },
+        };
+        // SAFETY: values are boxed (their address never changes) and removed only when their
+        // greenlet or thread ends, which cannot happen during this call.
+        f(unsafe { &*value })
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Local<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Local").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,108 @@
+//! [`AsyncResult`]: a value set once, waited for by many.
+
+use std::fmt;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use crate::park::{lock, park_in, WaitList, Wake};
+
+/// A write-once value that greenlets wait for, like `gevent.event.AsyncResult`.
+///
+/// The first [`set`](AsyncResult::set) wins and wakes every waiter; later ones are ignored.
+///
+/// ```
+/// use std::sync::Arc;
+/// use greenlet::sync::AsyncResult;
+///
+/// let result = Arc::new(AsyncResult::new());
+/// let r = result.clone();
+/// let reader = greenlet::spawn(move || r.get());
+/// result.set("first");
+/// result.set("ignored");
+/// assert_eq!(reader.join().unwrap(), "first");
+/// assert_eq!(result.try_get(), Some("first"));
+/// ```
+pub struct AsyncResult<T: Clone> {
+    state: StdMutex<State<T>>,
+}
+
+struct State<T> {
+    value: Option<T>,
+    waiters: WaitList,
+}
+
+fn waiters<T>(s: &mut State<T>) -> &mut WaitList {
+    &mut s.waiters
+}
+
+impl<T: Clone> AsyncResult<T> {
+    /// A new result with no value yet.
+    pub const fn new() -> AsyncResult<T> {
+        AsyncResult {
+            state: StdMutex::new(State {
+                value: None,
+                waiters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// Sets the value if none is set yet, and wakes every waiter.
+    pub fn set(&self, value: T) {
+        let mut s = lock(&self.state);
+        if s.value.is_none() {
+            s.value = Some(value);
+            s.waiters.wake_all();
+        }
+    }
+
+    /// Waits for the value and returns a copy.
+    pub fn get(&self) -> T {
+        self.get_until(None)
+            .expect("waiting without a deadline ends with a value")
+    }
+
+    /// Waits at most `timeout` for the value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = greenlet::sync::AsyncResult::<u8>::new();
+    /// assert_eq!(r.get_timeout(Duration::from_millis(5)), None);
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
+        self.get_until(Instant::now().checked_add(timeout))
+    }
+
+    fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
+        let s = lock(&self.state);
+        if let Some(v) = &s.value {
+            return Some(v.clone());
+        }
+        match park_in(&self.state, s, waiters, (), deadline) {
+            Wake::Unparked | Wake::TimedOut => lock(&self.state).value.clone(),
+        }
+    }
+
+    /// The value if it is set.
+    pub fn try_get(&self) -> Option<T> {
+        lock(&self.state).value.clone()
+    }
+
+    /// Whether the value is set.
+    pub fn is_ready(&self) -> bool {
+        lock(&self.state).value.is_some()
+    }
+}
+
+impl<T: Clone> Default for AsyncResult<T> {
+    fn default() -> AsyncResult<T> {
+        AsyncResult::new()
+    }
+}
+
+impl<T: Clone + fmt::Debug> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("value", &self.try_get())
+            .finish()
+    }
+}

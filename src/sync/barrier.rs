@@ -1,0 +1,123 @@
+//! [`Barrier`]: wait until `n` greenlets have arrived.
+
+use std::fmt;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use crate::park::{lock, park_in, WaitList, Wake};
+
+/// A rendezvous of `n` parties, like `std::sync::Barrier` and `threading.Barrier`.
+///
+/// The `n`-th call to [`wait`](Barrier::wait) releases all `n` (exactly one of them is the
+/// leader), and the barrier is ready for the next round. A waiter that is killed or times out
+/// leaves its round, which then still needs `n` arrivals.
+///
+/// ```
+/// use std::sync::Arc;
+/// let barrier = Arc::new(greenlet::sync::Barrier::new(5));
+/// let parties: Vec<_> = (0..5)
+///     .map(|_| {
+///         let b = barrier.clone();
+///         greenlet::spawn(move || b.wait().is_leader())
+///     })
+///     .collect();
+/// let leaders = greenlet::joinall(parties).into_iter().filter(|r| *r.as_ref().unwrap()).count();
+/// assert_eq!(leaders, 1);
+/// ```
+pub struct Barrier {
+    n: usize,
+    state: StdMutex<State>,
+}
+
+struct State {
+    arrived: usize,
+    generation: u64,
+    waiters: WaitList,
+}
+
+fn waiters(s: &mut State) -> &mut WaitList {
+    &mut s.waiters
+}
+
+/// What [`Barrier::wait`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarrierWaitResult(bool);
+
+impl BarrierWaitResult {
+    /// True for exactly one party of each round: the one whose arrival released it.
+    pub fn is_leader(&self) -> bool {
+        self.0
+    }
+}
+
+impl Barrier {
+    /// A barrier for `n` parties (`0` behaves like `1`, as in std).
+    pub fn new(n: usize) -> Barrier {
+        Barrier {
+            n: n.max(1),
+            state: StdMutex::new(State {
+                arrived: 0,
+                generation: 0,
+                waiters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// Waits until `n` parties have called `wait` in this round.
+    pub fn wait(&self) -> BarrierWaitResult {
+        self.wait_until(None)
+            .expect("waiting without a deadline ends with the round")
+    }
+
+    /// Like [`wait`](Barrier::wait) for at most `timeout`; `None` if the round did not fill in
+    /// time (this party then leaves the round).
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Option<BarrierWaitResult> {
+        let mut s = lock(&self.state);
+        s.arrived += 1;
+        if s.arrived >= self.n {
+            s.arrived = 0;
+            s.generation += 1;
+            s.waiters.wake_all();
+            return Some(BarrierWaitResult(true));
+        }
+        let mut leave = Leave {
+            barrier: self,
+            generation: s.generation,
+            armed: true,
+        };
+        let wake = park_in(&self.state, s, waiters, (), deadline);
+        if wake == Wake::Unparked {
+            leave.armed = false;
+            return Some(BarrierWaitResult(false));
+        }
+        None
+    }
+}
+
+/// Takes a party that stops waiting (timeout, kill) out of its round's count.
+struct Leave<'a> {
+    barrier: &'a Barrier,
+    generation: u64,
+    armed: bool,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut s = lock(&self.barrier.state);
+            if s.generation == self.generation {
+                s.arrived -= 1;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier").field("n", &self.n).finish()
+    }
+}

@@ -1,0 +1,116 @@
+//! [`Condvar`]: wait for a condition under a [`Mutex`].
+
+use std::fmt;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use super::mutex::MutexGuard;
+use crate::park::{lock, park_in_then, WaitList, Wake};
+
+/// A condition variable for greenlets, like `threading.Condition` (with the lock passed in).
+///
+/// `wait` releases the mutex and parks until notified, then locks it again. If the wait is
+/// interrupted (a kill or an enclosing `with_timeout`), it unwinds with the mutex left unlocked.
+///
+/// ```
+/// use std::sync::Arc;
+/// use greenlet::sync::{Condvar, Mutex};
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let p = pair.clone();
+/// let waiter = greenlet::spawn(move || {
+///     let (ready, cv) = &*p;
+///     let mut ready = ready.lock();
+///     while !*ready {
+///         ready = cv.wait(ready);
+///     }
+///     "woke"
+/// });
+/// *pair.0.lock() = true;
+/// pair.1.notify_all();
+/// assert_eq!(waiter.join().unwrap(), "woke");
+/// ```
+pub struct Condvar {
+    waiters: StdMutex<WaitList>,
+}
+
+fn list(w: &mut WaitList) -> &mut WaitList {
+    w
+}
+
+impl Condvar {
+    /// A new condition variable.
+    pub const fn new() -> Condvar {
+        Condvar {
+            waiters: StdMutex::new(WaitList::new()),
+        }
+    }
+
+    /// Releases the guard's mutex, waits for a notification, and locks the mutex again.
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.wait_until(guard, None).0
+    }
+
+    /// Like [`wait`](Condvar::wait), for at most `timeout`; the flag is true when it timed out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::sync::{Condvar, Mutex};
+    /// let (m, cv) = (Mutex::new(()), Condvar::new());
+    /// let (_guard, timed_out) = cv.wait_timeout(m.lock(), Duration::from_millis(5));
+    /// assert!(timed_out);
+    /// ```
+    pub fn wait_timeout<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        self.wait_until(guard, Instant::now().checked_add(timeout))
+    }
+
+    /// Waits while `condition` holds, re-checking after each notification.
+    pub fn wait_while<'a, T: ?Sized>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> MutexGuard<'a, T> {
+        while condition(&mut *guard) {
+            guard = self.wait(guard);
+        }
+        guard
+    }
+
+    fn wait_until<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let mutex = MutexGuard::mutex(&guard);
+        // Registered before the mutex is released: a notify after our unlock cannot be missed.
+        let w = lock(&self.waiters);
+        let wake = park_in_then(&self.waiters, w, list, (), deadline, move || drop(guard));
+        (mutex.lock(), wake == Wake::TimedOut)
+    }
+
+    /// Wakes one waiter (the longest waiting), if any.
+    pub fn notify_one(&self) {
+        lock(&self.waiters).wake_one();
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        lock(&self.waiters).wake_all();
+    }
+}
+
+impl Default for Condvar {
+    fn default() -> Condvar {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,218 @@
+//! [`Mutex`]: mutual exclusion that parks waiting greenlets, handed over in FIFO order.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use crate::park::{lock, park_in, WaitList, Wake};
+
+/// A mutual-exclusion lock for greenlets, like `threading.Lock` / gevent's `Semaphore(1)`.
+///
+/// [`lock`](Mutex::lock) parks the calling greenlet (or blocks the plain thread) while another
+/// holds the lock. Unlocking hands the lock straight to the longest waiter, so no waiter
+/// starves. There is no poisoning: a panic while locked unlocks. The guard may be held across
+/// blocking calls (the greenlet may even move to another worker meanwhile).
+///
+/// ```
+/// use std::sync::Arc;
+/// use greenlet::sync::Mutex;
+///
+/// let counter = Arc::new(Mutex::new(0));
+/// let workers: Vec<_> = (0..10)
+///     .map(|_| {
+///         let counter = counter.clone();
+///         greenlet::spawn(move || {
+///             for _ in 0..100 {
+///                 let mut n = counter.lock();
+///                 let read = *n;
+///                 greenlet::yield_now(); // others run, but cannot get in
+///                 *n = read + 1;
+///             }
+///         })
+///     })
+///     .collect();
+/// greenlet::joinall(workers);
+/// assert_eq!(*counter.lock(), 1000);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    state: StdMutex<State>,
+    value: UnsafeCell<T>,
+}
+
+struct State {
+    locked: bool,
+    waiters: WaitList,
+}
+
+fn waiters(s: &mut State) -> &mut WaitList {
+    &mut s.waiters
+}
+
+// SAFETY: the value is only reached through a guard, and at most one guard exists at a time
+// (`locked` under the state lock); moving the guard's access between threads needs T: Send.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            state: StdMutex::new(State {
+                locked: false,
+                waiters: WaitList::new(),
+            }),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// The value, consuming the mutex.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks, waiting as long as it takes.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.lock_until(None)
+            .expect("waiting without a deadline ends locked")
+    }
+
+    /// Locks if that needs no waiting.
+    ///
+    /// ```
+    /// let m = greenlet::sync::Mutex::new(1);
+    /// let held = m.lock();
+    /// assert!(m.try_lock().is_none());
+    /// drop(held);
+    /// assert!(m.try_lock().is_some());
+    /// ```
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        let mut s = lock(&self.state);
+        if s.locked {
+            return None;
+        }
+        s.locked = true;
+        Some(MutexGuard::new(self))
+    }
+
+    /// Locks, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+        self.lock_until(Instant::now().checked_add(timeout))
+    }
+
+    fn lock_until(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T>> {
+        let mut s = lock(&self.state);
+        if !s.locked {
+            s.locked = true;
+            return Some(MutexGuard::new(self));
+        }
+        match park_in(&self.state, s, waiters, (), deadline) {
+            // Handed over by the unlocker: we hold it now.
+            Wake::Unparked => Some(MutexGuard::new(self)),
+            Wake::TimedOut => None,
+        }
+    }
+
+    /// The value, through exclusive access to the mutex (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    /// Whether the mutex is locked right now.
+    pub fn is_locked(&self) -> bool {
+        lock(&self.state).locked
+    }
+
+    /// Hands the lock to the first waiter still parked, or unlocks.
+    fn unlock(&self) {
+        let mut s = lock(&self.state);
+        if !s.waiters.wake_one() {
+            s.locked = false;
+        }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_lock() {
+            Some(guard) => f.debug_struct("Mutex").field("value", &&*guard).finish(),
+            None => f.debug_struct("Mutex").field("value", &"<locked>").finish(),
+        }
+    }
+}
+
+/// Access to a [`Mutex`]'s value; unlocks (handing the lock to the next waiter) when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    /// Neither Send nor Sync by default; the impls below say when.
+    _marker: PhantomData<*const ()>,
+}
+
+// SAFETY: releasing our mutex from another thread is fine (it is not an OS lock), so sending the
+// guard is sending exclusive access to T: needs T: Send. Sharing &guard shares &T: needs T: Sync.
+unsafe impl<T: ?Sized + Send> Send for MutexGuard<'_, T> {}
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    fn new(mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
+        MutexGuard {
+            mutex,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The mutex this guard locks (used by `Condvar`).
+    pub(crate) fn mutex(guard: &MutexGuard<'a, T>) -> &'a Mutex<T> {
+        guard.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard is the one holder of the lock.
+        unsafe { &*self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: this guard is the one holder of the lock.
+        unsafe { &mut *self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}

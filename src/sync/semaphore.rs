@@ -1,0 +1,154 @@
+//! [`Semaphore`]: a counter of permits, handed to waiters in FIFO order.
+
+use std::fmt;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use crate::park::{lock, park_in, WaitList, Wake};
+
+/// A counting semaphore for greenlets, like `threading.Semaphore` / `gevent.lock.Semaphore`.
+///
+/// A released permit goes straight to the longest waiter, so waiters are served in order and
+/// none starves; a waiter that times out or is killed takes no permit with it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use greenlet::sync::Semaphore;
+///
+/// let sem = Arc::new(Semaphore::new(2));
+/// let inside = Arc::new(AtomicUsize::new(0));
+/// let workers: Vec<_> = (0..10)
+///     .map(|_| {
+///         let (sem, inside) = (sem.clone(), inside.clone());
+///         greenlet::spawn(move || {
+///             let _permit = sem.acquire();
+///             assert!(inside.fetch_add(1, Ordering::SeqCst) < 2);
+///             greenlet::sleep(std::time::Duration::from_millis(1));
+///             inside.fetch_sub(1, Ordering::SeqCst);
+///         })
+///     })
+///     .collect();
+/// greenlet::joinall(workers);
+/// assert_eq!(sem.available_permits(), 2);
+/// ```
+pub struct Semaphore {
+    state: StdMutex<State>,
+}
+
+struct State {
+    permits: usize,
+    waiters: WaitList,
+}
+
+fn waiters(s: &mut State) -> &mut WaitList {
+    &mut s.waiters
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub const fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: StdMutex::new(State {
+                permits,
+                waiters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// Takes a permit, waiting as long as it takes; it returns when the permit is dropped.
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.acquire_until(None)
+            .expect("waiting without a deadline ends with a permit")
+    }
+
+    /// Takes a permit if one is free now.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        let mut s = lock(&self.state);
+        if s.permits == 0 {
+            return None;
+        }
+        s.permits -= 1;
+        Some(SemaphorePermit { sem: self })
+    }
+
+    /// Takes a permit, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sem = greenlet::sync::Semaphore::new(1);
+    /// let held = sem.acquire();
+    /// assert!(sem.acquire_timeout(Duration::from_millis(5)).is_none());
+    /// drop(held);
+    /// assert!(sem.acquire_timeout(Duration::from_millis(5)).is_some());
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        self.acquire_until(Instant::now().checked_add(timeout))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
+        let mut s = lock(&self.state);
+        // Released permits go to waiters first, so a free permit means nobody waits.
+        if s.permits > 0 {
+            s.permits -= 1;
+            return Some(SemaphorePermit { sem: self });
+        }
+        match park_in(&self.state, s, waiters, (), deadline) {
+            Wake::Unparked => Some(SemaphorePermit { sem: self }),
+            Wake::TimedOut => None,
+        }
+    }
+
+    /// How many permits are free now.
+    pub fn available_permits(&self) -> usize {
+        lock(&self.state).permits
+    }
+
+    /// Adds `n` permits: each goes to a waiter if one is parked, else to the count.
+    pub fn add_permits(&self, n: usize) {
+        let mut s = lock(&self.state);
+        for _ in 0..n {
+            if !s.waiters.wake_one() {
+                s.permits += 1;
+            }
+        }
+    }
+
+    /// How many greenlets or threads wait for a permit.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiters.len()
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("permits", &self.available_permits())
+            .finish()
+    }
+}
+
+/// A permit of a [`Semaphore`]; gives it back when dropped.
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+}
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken for good (it is not given back).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.add_permits(1);
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,344 @@
+//! greenlet::sync: Mutex, Condvar, Semaphore, Barrier, AsyncResult under greenlets and threads,
+//! with kills and timeouts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenlet::sync::{AsyncResult, Barrier, Condvar, Mutex, Semaphore};
+use greenlet::{joinall, sleep, spawn, with_timeout, yield_now, Timeout};
+
+#[test]
+fn mutex_hundred_greenlets_thousand_increments() {
+    let counter = Arc::new(Mutex::new(0u64));
+    let hs: Vec<_> = (0..100)
+        .map(|_| {
+            let c = counter.clone();
+            spawn(move || {
+                for i in 0..1000 {
+                    let mut g = c.lock();
+                    let v = *g;
+                    if i % 10 == 0 {
+                        yield_now(); // hold the lock across a switch
+                    }
+                    *g = v + 1;
+                }
+            })
+        })
+        .collect();
+    joinall(hs).into_iter().for_each(|r| r.unwrap());
+    assert_eq!(*counter.lock(), 100_000);
+    assert!(!counter.is_locked());
+}
+
+#[test]
+fn mutex_with_plain_threads_and_greenlets_together() {
+    let counter = Arc::new(Mutex::new(0u64));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let c = counter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    *c.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    let gs: Vec<_> = (0..20)
+        .map(|_| {
+            let c = counter.clone();
+            spawn(move || {
+                for _ in 0..400 {
+                    *c.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    joinall(gs);
+    assert_eq!(*counter.lock(), 16_000);
+}
+
+#[test]
+fn mutex_try_lock_timeout_into_inner_get_mut() {
+    let mut m = Mutex::new(vec![1]);
+    m.get_mut().push(2);
+    {
+        let g = m.lock();
+        assert!(m.try_lock().is_none());
+        assert!(m.lock_timeout(Duration::from_millis(5)).is_none());
+        drop(g);
+    }
+    m.try_lock().unwrap().push(3);
+    assert_eq!(format!("{m:?}"), "Mutex { value: [1, 2, 3] }");
+    assert_eq!(m.into_inner(), vec![1, 2, 3]);
+}
+
+#[test]
+fn mutex_is_handed_over_in_fifo_order() {
+    let m = Arc::new(Mutex::new(Vec::new()));
+    let held = m.lock();
+    let hs: Vec<_> = (0..10)
+        .map(|i| {
+            let m = m.clone();
+            let g = spawn(move || m.lock().push(i));
+            sleep(Duration::from_millis(2)); // queue them in order
+            g
+        })
+        .collect();
+    drop(held);
+    joinall(hs);
+    assert_eq!(*m.lock(), (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn killed_and_timed_out_lock_waiters_leave_the_mutex_consistent() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock();
+    let waiters: Vec<_> = (0..50)
+        .map(|i| {
+            let m = m.clone();
+            spawn(move || {
+                if i % 2 == 0 {
+                    *m.lock() += 1;
+                } else {
+                    let _ = with_timeout(Duration::from_millis(1 + i % 5), || *m.lock() += 100);
+                }
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(10));
+    for w in waiters.iter().step_by(4) {
+        w.kill();
+    }
+    drop(held);
+    let results = joinall(waiters);
+    let killed = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.is_killed()))
+        .count();
+    // Every even waiter not killed got the lock exactly once; odd ones timed out.
+    let expected = (0..50).filter(|i| i % 2 == 0 && i % 4 != 0).count();
+    assert_eq!(*m.lock(), expected as i32, "killed {killed}");
+    drop(m.try_lock().expect("the mutex is free at the end"));
+}
+
+#[test]
+fn condvar_notify_one_and_all() {
+    let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let p = pair.clone();
+            spawn(move || {
+                let (m, cv) = &*p;
+                let mut g = m.lock();
+                while *g == 0 {
+                    g = cv.wait(g);
+                }
+                *g
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(10));
+    *pair.0.lock() = 7;
+    pair.1.notify_one();
+    pair.1.notify_all();
+    for r in joinall(waiters) {
+        assert_eq!(r.unwrap(), 7);
+    }
+    let (g, timed_out) = pair.1.wait_timeout(pair.0.lock(), Duration::from_millis(5));
+    assert!(timed_out);
+    assert_eq!(*g, 7);
+    let g = pair.1.wait_while(g, |v| *v != 7);
+    assert_eq!(*g, 7);
+}
+
+#[test]
+fn condvar_wait_interrupted_leaves_the_mutex_unlocked() {
+    let pair = Arc::new((Mutex::new(()), Condvar::new()));
+    let p = pair.clone();
+    let g = spawn(move || {
+        with_timeout(Duration::from_millis(10), || {
+            let (m, cv) = &*p;
+            let guard = m.lock();
+            let _guard = cv.wait(guard);
+        })
+    });
+    assert_eq!(g.join().unwrap(), Err(Timeout));
+    assert!(
+        pair.0.try_lock().is_some(),
+        "mutex left locked after a timed-out wait"
+    );
+
+    let p = pair.clone();
+    let g = spawn(move || {
+        let (m, cv) = &*p;
+        let guard = m.lock();
+        let _guard = cv.wait(guard);
+    });
+    sleep(Duration::from_millis(10));
+    g.kill();
+    assert!(g.join().unwrap_err().is_killed());
+    assert!(
+        pair.0.try_lock().is_some(),
+        "mutex left locked after a killed wait"
+    );
+}
+
+#[test]
+fn semaphore_caps_concurrency_and_releases_in_order() {
+    let sem = Arc::new(Semaphore::new(3));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..60)
+        .map(|_| {
+            let (sem, inside, max) = (sem.clone(), inside.clone(), max.clone());
+            spawn(move || {
+                let _p = sem.acquire();
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                sleep(Duration::from_millis(1));
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    joinall(hs);
+    assert_eq!(max.load(Ordering::SeqCst), 3);
+    assert_eq!(sem.available_permits(), 3);
+
+    // FIFO: released permits go to waiters in arrival order.
+    let sem = Arc::new(Semaphore::new(0));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let hs: Vec<_> = (0..10)
+        .map(|i| {
+            let (sem, order) = (sem.clone(), order.clone());
+            let g = spawn(move || {
+                let _p = sem.acquire();
+                order.lock().push(i);
+            });
+            sleep(Duration::from_millis(2));
+            g
+        })
+        .collect();
+    assert_eq!(sem.waiting(), 10);
+    for _ in 0..10 {
+        sem.add_permits(1);
+        sleep(Duration::from_millis(1));
+    }
+    joinall(hs);
+    assert_eq!(*order.lock(), (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn semaphore_try_timeout_forget() {
+    let sem = Semaphore::new(1);
+    let p = sem.try_acquire().unwrap();
+    assert!(sem.try_acquire().is_none());
+    assert!(sem.acquire_timeout(Duration::from_millis(5)).is_none());
+    drop(p);
+    sem.acquire().forget();
+    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(2);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn semaphore_kill_and_timeout_storm_loses_no_permit() {
+    for round in 0..20 {
+        let sem = Arc::new(Semaphore::new(2));
+        let hs: Vec<_> = (0..100)
+            .map(|i| {
+                let sem = sem.clone();
+                spawn(move || {
+                    let _ = with_timeout(Duration::from_micros(200 + (i * 37 % 1000)), || {
+                        let _p = sem.acquire();
+                        sleep(Duration::from_micros(100));
+                    });
+                })
+            })
+            .collect();
+        for h in hs.iter().skip(round % 3).step_by(3) {
+            h.kill();
+        }
+        joinall(hs);
+        assert_eq!(sem.available_permits(), 2, "round {round}");
+        assert_eq!(sem.waiting(), 0);
+    }
+}
+
+#[test]
+fn barrier_one_leader_per_round_over_many_rounds() {
+    let n = 8;
+    let barrier = Arc::new(Barrier::new(n));
+    let leaders = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let (b, l) = (barrier.clone(), leaders.clone());
+            spawn(move || {
+                for _ in 0..50 {
+                    if b.wait().is_leader() {
+                        l.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    joinall(hs);
+    assert_eq!(leaders.load(Ordering::SeqCst), 50);
+    assert!(Barrier::new(0).wait().is_leader());
+}
+
+#[test]
+fn barrier_waiter_that_times_out_leaves_its_round() {
+    let b = Arc::new(Barrier::new(3));
+    assert!(b.wait_timeout(Duration::from_millis(5)).is_none());
+    // The timed-out party no longer counts: three fresh arrivals are still needed.
+    let hs: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            spawn(move || b.wait_timeout(Duration::from_secs(5)).is_some())
+        })
+        .collect();
+    assert!(joinall(hs).into_iter().all(|r| r.unwrap()));
+}
+
+#[test]
+fn async_result_first_value_wins_and_wakes_all() {
+    let r = Arc::new(AsyncResult::new());
+    let readers: Vec<_> = (0..20)
+        .map(|_| {
+            let r = r.clone();
+            spawn(move || r.get())
+        })
+        .collect();
+    assert!(!r.is_ready());
+    assert_eq!(r.try_get(), None);
+    sleep(Duration::from_millis(5));
+    r.set(String::from("first"));
+    r.set(String::from("second"));
+    for h in joinall(readers) {
+        assert_eq!(h.unwrap(), "first");
+    }
+    assert!(r.is_ready());
+    assert_eq!(r.get_timeout(Duration::ZERO).as_deref(), Some("first"));
+    let empty = AsyncResult::<u8>::new();
+    let t0 = Instant::now();
+    assert_eq!(empty.get_timeout(Duration::from_millis(10)), None);
+    assert!(t0.elapsed() >= Duration::from_millis(10));
+}
+
+#[test]
+fn primitives_are_send_sync_and_static_friendly() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Mutex<std::cell::Cell<u8>>>();
+    assert_send_sync::<Condvar>();
+    assert_send_sync::<Semaphore>();
+    assert_send_sync::<Barrier>();
+    assert_send_sync::<AsyncResult<u8>>();
+    assert_send_sync::<greenlet::sync::Event>();
+    static COUNTER: Mutex<u32> = Mutex::new(0);
+    static GATE: Semaphore = Semaphore::new(1);
+    let _p = GATE.acquire();
+    *COUNTER.lock() += 1;
+    assert_eq!(*COUNTER.lock(), 1);
+}
