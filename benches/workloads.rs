@@ -334,6 +334,38 @@ fn cpu(n: u64) -> Result<Outcome, String> {
         .with("speedup", format!("{:.3}", t1 / t2)))
 }
 
+/// Count, sum and sum of squares of what one consumer received: with n messages 0..n, equal
+/// totals on all three mean each message arrived once (a loss and a duplicate would have to
+/// cancel out in both sums).
+#[derive(Default, Clone, Copy, PartialEq, Debug)]
+struct Tally {
+    count: u64,
+    sum: u64,
+    squares: u64,
+}
+
+impl Tally {
+    fn add(&mut self, v: u64) {
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(v);
+        self.squares = self.squares.wrapping_add(v.wrapping_mul(v));
+    }
+
+    fn merge(mut self, other: Tally) -> Tally {
+        self.count += other.count;
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.squares = self.squares.wrapping_add(other.squares);
+        self
+    }
+
+    fn expected(n: u64) -> Tally {
+        (0..n).fold(Tally::default(), |mut t, v| {
+            t.add(v);
+            t
+        })
+    }
+}
+
 fn channel_mpmc(n: u64) -> Result<Outcome, String> {
     const SIDES: u64 = 16;
     let (tx, rx) = channel::bounded::<u64>(1024);
@@ -355,11 +387,11 @@ fn channel_mpmc(n: u64) -> Result<Outcome, String> {
         .map(|_| {
             let rx = rx.clone();
             greenlet::spawn(move || {
-                let mut seen = Vec::new();
+                let mut tally = Tally::default();
                 for v in rx.iter() {
-                    seen.push(v);
+                    tally.add(v);
                 }
-                seen
+                tally
             })
         })
         .collect();
@@ -367,19 +399,64 @@ fn channel_mpmc(n: u64) -> Result<Outcome, String> {
     for p in producers {
         p.join().map_err(|e| e.to_string())?;
     }
-    let mut seen = vec![false; n as usize];
-    let mut count = 0u64;
+    let mut total = Tally::default();
     for c in consumers {
-        for v in c.join().map_err(|e| e.to_string())? {
-            if std::mem::replace(&mut seen[v as usize], true) {
-                return Err(format!("duplicate_{v}"));
-            }
-            count += 1;
-        }
+        total = total.merge(c.join().map_err(|e| e.to_string())?);
     }
     let secs = t0.elapsed().as_secs_f64();
-    if count != n {
-        return Err(format!("lost_{}", n - count));
+    if total != Tally::expected(n) {
+        return Err(format!("lost_or_doubled_count_{}", total.count));
     }
-    Ok(Outcome::per_op(secs, n))
+    let threads = crossbeam_threads(n)?;
+    Ok(Outcome::per_op(secs, n)
+        .with(
+            "crossbeam_threads_ns",
+            format!("{:.1}", threads * 1e9 / n as f64),
+        )
+        .with("vs_crossbeam", format!("{:.2}", threads / secs)))
+}
+
+/// The same 16 x 16 workload through crossbeam-channel between 32 OS threads, the baseline the
+/// channel is measured against; returns seconds.
+fn crossbeam_threads(n: u64) -> Result<f64, String> {
+    const SIDES: u64 = 16;
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+    let t0 = Instant::now();
+    let producers: Vec<_> = (0..SIDES)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut i = p;
+                while i < n {
+                    tx.send(i).expect("receivers alive");
+                    i += SIDES;
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..SIDES)
+        .map(|_| {
+            let rx = rx.clone();
+            std::thread::spawn(move || {
+                let mut tally = Tally::default();
+                for v in rx.iter() {
+                    tally.add(v);
+                }
+                tally
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().map_err(|_| "crossbeam_producer_panicked")?;
+    }
+    let mut total = Tally::default();
+    for c in consumers {
+        total = total.merge(c.join().map_err(|_| "crossbeam_consumer_panicked")?);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if total != Tally::expected(n) {
+        return Err(format!("crossbeam_lost_or_doubled_{}", total.count));
+    }
+    Ok(secs)
 }

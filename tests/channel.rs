@@ -274,3 +274,68 @@ fn timeout_storm_exactly_once() {
         assert_eq!(sent, got_set, "cap {cap}: sent and received differ");
     }
 }
+
+#[test]
+fn ring_flavour_semantics() {
+    // Capacities of 4 and more use the lock-free ring; the same contract holds.
+    for cap in [4usize, 8] {
+        let (tx, rx) = bounded::<usize>(cap);
+        for i in 0..cap {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(tx.len(), cap);
+        assert_eq!(tx.try_send(99), Err(TrySendError::Full(99)));
+        assert_eq!(
+            tx.send_timeout(99, Duration::from_millis(2)),
+            Err(SendTimeoutError::Timeout(99))
+        );
+        let tx2 = tx.clone();
+        let late = spawn(move || tx2.send(cap)); // parks until there is room
+        sleep(Duration::from_millis(5));
+        assert_eq!(rx.recv(), Ok(0));
+        late.join().unwrap().unwrap();
+        drop(tx);
+        assert_eq!(rx.iter().collect::<Vec<_>>(), (1..=cap).collect::<Vec<_>>());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(1)),
+            Err(RecvTimeoutError::Disconnected)
+        );
+
+        let (tx, rx) = bounded::<usize>(cap);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(2)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        let r = spawn(move || rx.recv());
+        sleep(Duration::from_millis(5));
+        drop(tx);
+        assert_eq!(r.join().unwrap(), Err(RecvError));
+
+        let (tx, rx) = bounded::<String>(cap);
+        for _ in 0..cap {
+            tx.send("x".into()).unwrap();
+        }
+        let s = spawn(move || tx.send("parked".into()));
+        sleep(Duration::from_millis(5));
+        drop(rx); // the buffered messages are dropped, the parked sender gets its own back
+        assert_eq!(s.join().unwrap(), Err(SendError("parked".into())));
+    }
+}
+
+#[test]
+fn stress_16x16_small_ring_million_exactly_once() {
+    let (tx, rx) = bounded(4);
+    mpmc(tx, rx, 1_000_000);
+}
+
+#[test]
+fn ring_messages_left_at_drop_are_dropped() {
+    let marker = Arc::new(());
+    let (tx, rx) = bounded::<Arc<()>>(8);
+    for _ in 0..5 {
+        tx.send(marker.clone()).unwrap();
+    }
+    drop((tx, rx));
+    assert_eq!(Arc::strong_count(&marker), 1);
+}
