@@ -91,3 +91,8 @@ pub use crate::greenlet::{
 };
 pub use crate::sleep::{sleep, yield_now};
 pub use crate::timeout::{with_timeout, Timeout};
+
+/// The README's examples, run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -194,7 +194,7 @@ fn stress_16x16_unbounded_million_exactly_once() {
 #[test]
 fn stress_16x16_rendezvous_exactly_once() {
     let (tx, rx) = bounded(0);
-    mpmc(tx, rx, 300_000);
+    mpmc(tx, rx, 1_000_000);
 }
 
 #[test]
@@ -276,8 +276,7 @@ fn timeout_storm_exactly_once() {
 }
 
 #[test]
-fn ring_flavour_semantics() {
-    // Capacities of 4 and more use the lock-free ring; the same contract holds.
+fn larger_capacities_keep_the_contract() {
     for cap in [4usize, 8] {
         let (tx, rx) = bounded::<usize>(cap);
         for i in 0..cap {
@@ -324,13 +323,13 @@ fn ring_flavour_semantics() {
 }
 
 #[test]
-fn stress_16x16_small_ring_million_exactly_once() {
+fn stress_16x16_capacity_four_million_exactly_once() {
     let (tx, rx) = bounded(4);
     mpmc(tx, rx, 1_000_000);
 }
 
 #[test]
-fn ring_messages_left_at_drop_are_dropped() {
+fn messages_left_at_drop_are_dropped() {
     let marker = Arc::new(());
     let (tx, rx) = bounded::<Arc<()>>(8);
     for _ in 0..5 {
@@ -338,4 +337,10 @@ fn ring_messages_left_at_drop_are_dropped() {
     }
     drop((tx, rx));
     assert_eq!(Arc::strong_count(&marker), 1);
+}
+
+#[test]
+fn stress_16x16_capacity_two_million_exactly_once() {
+    let (tx, rx) = bounded(2);
+    mpmc(tx, rx, 1_000_000);
 }
