@@ -205,6 +205,75 @@ impl<T> fmt::Debug for ImapUnordered<T> {
     }
 }
 
+/// The methods Pool and Group share, delegating to their tracker.
+macro_rules! tracked_methods {
+    ($name:ident, $spawn_doc:expr, $map_doc:expr) => {
+        impl $name {
+            #[doc = $spawn_doc]
+            pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
+            where
+                F: FnOnce() -> T + Send + 'static,
+                T: Send + 'static,
+            {
+                self.tracker.spawn(f)
+            }
+
+            #[doc = $map_doc]
+            pub fn map<F, I, T>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<T>
+            where
+                F: Fn(I) -> T + Send + Sync + 'static,
+                I: Send + 'static,
+                T: Send + 'static,
+            {
+                self.tracker.map(f, items)
+            }
+
+            /// Runs `f` on every item; yields the results as they complete. A panic in `f`
+            /// resumes in the caller when the iterator reaches it.
+            ///
+            /// ```
+            /// let pool = greenlet::pool::Pool::new(3);
+            /// let mut out: Vec<u32> = pool.imap_unordered(|x: u32| x + 1, vec![1, 2, 3]).collect();
+            /// out.sort();
+            /// assert_eq!(out, [2, 3, 4]);
+            /// ```
+            pub fn imap_unordered<F, I, T>(
+                &self,
+                f: F,
+                items: impl IntoIterator<Item = I> + Send + 'static,
+            ) -> impl Iterator<Item = T>
+            where
+                F: Fn(I) -> T + Send + Sync + 'static,
+                I: Send + 'static,
+                T: Send + 'static,
+            {
+                self.tracker.imap_unordered(f, items)
+            }
+
+            /// Waits until every greenlet spawned here has finished.
+            pub fn join(&self) {
+                self.tracker.join()
+            }
+
+            /// Kills every greenlet spawned here and returns once all are dead.
+            pub fn kill(&self) {
+                self.tracker.kill()
+            }
+
+            /// How many greenlets spawned here have not finished yet (for a Pool, never more
+            /// than its size).
+            pub fn len(&self) -> usize {
+                self.tracker.len()
+            }
+
+            /// Whether no greenlet spawned here is running.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
+}
+
 /// At most `size` greenlets at a time, like `gevent.pool.Pool`.
 ///
 /// [`spawn`](Pool::spawn) waits while `size` greenlets of the pool are running.
@@ -232,67 +301,6 @@ impl Pool {
         }
     }
 
-    /// Spawns `f` in the pool, first waiting while the pool is full.
-    pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.spawn(f)
-    }
-
-    /// Runs `f` on every item in the pool and returns the results in input order. A panic in
-    /// `f` resumes here once the other items are done.
-    pub fn map<F, I, T>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<T>
-    where
-        F: Fn(I) -> T + Send + Sync + 'static,
-        I: Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.map(f, items)
-    }
-
-    /// Runs `f` on every item in the pool; yields the results as they complete.
-    ///
-    /// ```
-    /// let pool = greenlet::pool::Pool::new(3);
-    /// let mut out: Vec<u32> = pool.imap_unordered(|x: u32| x + 1, vec![1, 2, 3]).collect();
-    /// out.sort();
-    /// assert_eq!(out, [2, 3, 4]);
-    /// ```
-    pub fn imap_unordered<F, I, T>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I> + Send + 'static,
-    ) -> impl Iterator<Item = T>
-    where
-        F: Fn(I) -> T + Send + Sync + 'static,
-        I: Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.imap_unordered(f, items)
-    }
-
-    /// Waits until every greenlet of the pool has finished.
-    pub fn join(&self) {
-        self.tracker.join()
-    }
-
-    /// Kills every greenlet of the pool and returns once all are dead.
-    pub fn kill(&self) {
-        self.tracker.kill()
-    }
-
-    /// How many greenlets of the pool are spawned and not yet finished (never more than the size).
-    pub fn len(&self) -> usize {
-        self.tracker.len()
-    }
-
-    /// Whether no greenlet of the pool is running.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// How many more greenlets could start now without waiting.
     pub fn free_count(&self) -> usize {
         self.tracker
@@ -306,6 +314,13 @@ impl Pool {
         self.tracker.size
     }
 }
+
+tracked_methods!(
+    Pool,
+    "Spawns `f` in the pool, first waiting while the pool is full.",
+    "Runs `f` on every item in the pool and returns the results in input order. A panic in `f` \
+     resumes here once the other items are done."
+);
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -340,60 +355,14 @@ impl Group {
             tracker: Arc::new(Tracker::new(None)),
         }
     }
-
-    /// Spawns `f` as a member of the group.
-    pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.spawn(f)
-    }
-
-    /// Runs `f` on every item, one greenlet each; results in input order.
-    pub fn map<F, I, T>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<T>
-    where
-        F: Fn(I) -> T + Send + Sync + 'static,
-        I: Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.map(f, items)
-    }
-
-    /// Runs `f` on every item, one greenlet each; yields the results as they complete.
-    pub fn imap_unordered<F, I, T>(
-        &self,
-        f: F,
-        items: impl IntoIterator<Item = I> + Send + 'static,
-    ) -> impl Iterator<Item = T>
-    where
-        F: Fn(I) -> T + Send + Sync + 'static,
-        I: Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.imap_unordered(f, items)
-    }
-
-    /// Waits until every member has finished.
-    pub fn join(&self) {
-        self.tracker.join()
-    }
-
-    /// Kills every member and returns once all are dead.
-    pub fn kill(&self) {
-        self.tracker.kill()
-    }
-
-    /// How many members are spawned and not yet finished.
-    pub fn len(&self) -> usize {
-        self.tracker.len()
-    }
-
-    /// Whether no member is running.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
+
+tracked_methods!(
+    Group,
+    "Spawns `f` as a member of the group.",
+    "Runs `f` on every item, one greenlet each, and returns the results in input order. A panic \
+     in `f` resumes here once the other items are done."
+);
 
 impl Default for Group {
     fn default() -> Group {
