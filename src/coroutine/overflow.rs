@@ -56,8 +56,10 @@ pub(crate) fn install() {
 /// Makes sure the calling thread has an alternate signal stack for the handler to run on.
 /// std gives its threads one only when it installed its own handler; workers always get one.
 pub(crate) fn ensure_altstack() {
-    // SAFETY: querying with a null new-stack pointer only reads the current setting.
+    // SAFETY: stack_t is plain C data, valid when zeroed; querying with a null new-stack pointer
+    // only reads the current setting into it.
     let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     unsafe { libc::sigaltstack(std::ptr::null(), &mut current) };
     if current.ss_flags & libc::SS_DISABLE == 0 {
         return;
