@@ -55,6 +55,17 @@ fn map_keeps_input_order_and_imap_unordered_yields_all() {
     un.sort();
     assert_eq!(un, [2, 4, 6]);
     assert_eq!(Group::new().map(|s: &str| s.len(), ["a", "bb"]), [1, 2]);
+    // Any IntoIterator, a borrowing one included.
+    let owned = [1u64, 2, 3];
+    let mut doubled: Vec<u64> = pool
+        .imap_unordered(|x: u64| x * 2, owned.iter().copied())
+        .collect();
+    doubled.sort();
+    assert_eq!(doubled, [2, 4, 6]);
+    assert_eq!(
+        pool.map(|x: &'static str| x.len(), ["abc"].iter().copied()),
+        [3]
+    );
 }
 
 #[test]

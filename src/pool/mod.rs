@@ -134,13 +134,15 @@ impl Tracker {
     fn imap_unordered<F, I, T>(
         self: &Arc<Self>,
         f: F,
-        items: impl IntoIterator<Item = I> + Send + 'static,
+        items: impl IntoIterator<Item = I>,
     ) -> ImapUnordered<T>
     where
         F: Fn(I) -> T + Send + Sync + 'static,
         I: Send + 'static,
         T: Send + 'static,
     {
+        // Taken here, so that any iterator works (a borrowing one, or one that is not Send).
+        let items: Vec<I> = items.into_iter().collect();
         let (tx, rx) = channel::unbounded();
         let f = Arc::new(f);
         let tracker = self.clone();
@@ -240,7 +242,7 @@ macro_rules! tracked_methods {
             pub fn imap_unordered<F, I, T>(
                 &self,
                 f: F,
-                items: impl IntoIterator<Item = I> + Send + 'static,
+                items: impl IntoIterator<Item = I>,
             ) -> impl Iterator<Item = T>
             where
                 F: Fn(I) -> T + Send + Sync + 'static,
