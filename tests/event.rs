@@ -35,11 +35,16 @@ fn set_wakes_every_waiter_and_clear_resets() {
 
 #[test]
 fn a_waiter_woken_by_set_returns_even_if_cleared_at_once() {
-    for _ in 0..100 {
+    for _ in 0..20 {
         let e = Arc::new(Event::new());
         let e2 = e.clone();
-        let g = spawn(move || e2.wait_timeout(Duration::from_secs(10)));
-        sleep(Duration::from_millis(1));
+        let (tx, rx) = greenlet::channel::unbounded();
+        let g = spawn(move || {
+            tx.send(()).unwrap(); // nothing parks between this and the wait
+            e2.wait_timeout(Duration::from_secs(10))
+        });
+        rx.recv().unwrap();
+        sleep(Duration::from_millis(20)); // it reaches the wait and parks
         e.set();
         e.clear();
         assert!(g.join().unwrap());

@@ -78,16 +78,22 @@ fn mutex_try_lock_timeout_into_inner_get_mut() {
 fn mutex_is_handed_over_in_fifo_order() {
     let m = Arc::new(Mutex::new(Vec::new()));
     let held = m.lock();
+    let (tx, rx) = greenlet::channel::unbounded();
     let hs: Vec<_> = (0..10)
         .map(|i| {
-            let m = m.clone();
-            let g = spawn(move || m.lock().push(i));
-            sleep(Duration::from_millis(2)); // queue them in order
+            let (m, tx) = (m.clone(), tx.clone());
+            let g = spawn(move || {
+                tx.send(i).unwrap(); // nothing parks between this and lock()
+                m.lock().push(i);
+            });
+            assert_eq!(rx.recv().unwrap(), i);
+            sleep(Duration::from_millis(10)); // it reaches lock() and queues
             g
         })
         .collect();
     drop(held);
     joinall(hs);
+    // The order is recorded while holding the lock: it is the hand-over order.
     assert_eq!(*m.lock(), (0..10).collect::<Vec<_>>());
 }
 
@@ -206,27 +212,42 @@ fn semaphore_caps_concurrency_and_releases_in_order() {
     assert_eq!(max.load(Ordering::SeqCst), 3);
     assert_eq!(sem.available_permits(), 3);
 
-    // FIFO: released permits go to waiters in arrival order.
+    // FIFO: released permits go to waiters in arrival order. Each waiter is queued before the
+    // next is spawned.
     let sem = Arc::new(Semaphore::new(0));
     let order = Arc::new(Mutex::new(Vec::new()));
     let hs: Vec<_> = (0..10)
         .map(|i| {
-            let (sem, order) = (sem.clone(), order.clone());
+            let (s, order) = (sem.clone(), order.clone());
             let g = spawn(move || {
-                let _p = sem.acquire();
+                let _p = s.acquire();
                 order.lock().push(i);
             });
-            sleep(Duration::from_millis(2));
+            wait_for(
+                || sem.waiting() == i + 1,
+                &format!("waiter {i} queued ({})", sem.waiting()),
+            );
             g
         })
         .collect();
-    assert_eq!(sem.waiting(), 10);
-    for _ in 0..10 {
-        sem.add_permits(1);
-        sleep(Duration::from_millis(1));
-    }
+    // One permit, handed down the queue: each waiter records while holding it, so the record is
+    // the grant order.
+    sem.add_permits(1);
     joinall(hs);
     assert_eq!(*order.lock(), (0..10).collect::<Vec<_>>());
+    assert_eq!(sem.available_permits(), 1);
+}
+
+/// Polls `cond` (sleeping 1 ms between tries) for at most 10 s.
+fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "never happened: {what}"
+        );
+        sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]

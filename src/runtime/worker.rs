@@ -354,6 +354,12 @@ impl WorkerCtx {
         match reason {
             Some(Suspend::Yield) => {
                 h.sched.store(SCHEDULED, Relaxed);
+                // A yield lets every runnable greenlet go first, those still in the global
+                // injector included (spawned from plain threads): bring a batch of them in ahead
+                // of the yielder, or they would wait up to GLOBAL_INTERVAL ticks.
+                if !self.rt.injector.is_empty() {
+                    let _ = self.rt.injector.steal_batch(&self.local);
+                }
                 self.push_back(task);
             }
             Some(Suspend::Park) => {
