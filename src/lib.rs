@@ -73,6 +73,7 @@
 mod config;
 mod coroutine;
 mod greenlet;
+mod io;
 mod park;
 mod runtime;
 mod sleep;
@@ -80,6 +81,7 @@ mod timeout;
 
 pub mod channel;
 pub mod local;
+pub mod net;
 pub mod pool;
 pub mod queue;
 pub mod sync;

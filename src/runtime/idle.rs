@@ -16,6 +16,8 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 
+use crate::io::Driver;
+
 /// Shared idle bookkeeping.
 pub(crate) struct Idle {
     sleepers: Mutex<Vec<usize>>,
@@ -30,6 +32,8 @@ pub(crate) struct Idle {
 pub(crate) struct Sleeper {
     pub(crate) thread: OnceLock<Thread>,
     notified: AtomicBool,
+    /// True while the worker sleeps in the IO poller rather than in `thread::park`.
+    polling: AtomicBool,
 }
 
 impl Sleeper {
@@ -37,21 +41,47 @@ impl Sleeper {
         Sleeper {
             thread: OnceLock::new(),
             notified: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
         }
     }
 
     /// Wakes this worker if it sleeps; makes its next sleep return at once otherwise.
-    pub(crate) fn wake(&self) {
-        self.notified.store(true, Release);
-        if let Some(t) = self.thread.get() {
+    ///
+    /// `notified` is stored before `polling` is read, and the sleeper stores `polling` before it
+    /// reads `notified` (all SeqCst): either the sleeper sees the wake-up, or the waker sees
+    /// where it sleeps.
+    pub(crate) fn wake(&self, io: &Driver) {
+        self.notified.store(true, SeqCst);
+        if self.polling.load(SeqCst) {
+            io.wake();
+        } else if let Some(t) = self.thread.get() {
             t.unpark();
         }
+    }
+
+    /// Sleeps in the IO poller until an event, a wake-up or `deadline`. False, at once, if
+    /// another thread holds the poller: the caller sleeps with [`sleep`](Sleeper::sleep).
+    pub(crate) fn sleep_polling(&self, deadline: u64, now: impl Fn() -> u64, io: &Driver) -> bool {
+        self.polling.store(true, SeqCst);
+        if self.notified.swap(false, SeqCst) {
+            self.polling.store(false, SeqCst);
+            return true;
+        }
+        let timeout = (deadline != u64::MAX)
+            .then(|| std::time::Duration::from_nanos(deadline.saturating_sub(now())));
+        let polled = io.poll(timeout).is_some();
+        self.polling.store(false, SeqCst);
+        if polled {
+            // Awake now: a wake-up that arrived meanwhile is spent.
+            self.notified.store(false, SeqCst);
+        }
+        polled
     }
 
     /// Blocks the calling worker thread until woken or `deadline` (ns since the epoch) passes.
     pub(crate) fn sleep(&self, deadline: u64, now: impl Fn() -> u64) {
         loop {
-            if self.notified.swap(false, Acquire) {
+            if self.notified.swap(false, SeqCst) {
                 return;
             }
             if deadline == u64::MAX {
@@ -79,23 +109,23 @@ impl Idle {
     }
 
     /// After new work was made visible: wakes a sleeper unless a worker is already searching.
-    pub(crate) fn notify_one(&self, sleepers: &[Sleeper]) {
+    pub(crate) fn notify_one(&self, sleepers: &[Sleeper], io: &Driver) {
         fence(SeqCst);
         if self.num_searching.load(SeqCst) != 0 || self.num_sleeping.load(SeqCst) == 0 {
             return;
         }
-        self.wake_one(sleepers);
+        self.wake_one(sleepers, io);
     }
 
     /// After a timer due at `at` was added: wakes a sleeper if none would wake by then.
-    pub(crate) fn notify_timer(&self, at: u64, sleepers: &[Sleeper]) {
+    pub(crate) fn notify_timer(&self, at: u64, sleepers: &[Sleeper], io: &Driver) {
         fence(SeqCst);
         if self.num_sleeping.load(SeqCst) != 0 && at < self.horizon.load(SeqCst) {
-            self.wake_one(sleepers);
+            self.wake_one(sleepers, io);
         }
     }
 
-    fn wake_one(&self, sleepers: &[Sleeper]) {
+    fn wake_one(&self, sleepers: &[Sleeper], io: &Driver) {
         let index = {
             let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
             let index = s.pop();
@@ -105,7 +135,7 @@ impl Idle {
             index
         };
         if let Some(i) = index {
-            sleepers[i].wake();
+            sleepers[i].wake(io);
         }
     }
 
@@ -121,10 +151,10 @@ impl Idle {
 
     /// Leaves the searching state. The last searcher to find work wakes another worker, so that
     /// parallelism ramps up when work arrives in bursts.
-    pub(crate) fn end_search(&self, found: bool, sleepers: &[Sleeper]) {
+    pub(crate) fn end_search(&self, found: bool, sleepers: &[Sleeper], io: &Driver) {
         let prev = self.num_searching.fetch_sub(1, SeqCst);
         if prev == 1 && found {
-            self.notify_one(sleepers);
+            self.notify_one(sleepers, io);
         }
     }
 

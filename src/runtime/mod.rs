@@ -47,6 +47,8 @@ pub(crate) struct Runtime {
     /// When idle workers next give back unused stack memory (ns since the epoch; 0: not armed).
     next_trim: AtomicU64,
     pub(crate) config: Resolved,
+    /// The IO driver, polled by idle workers (see [`crate::io::driver`]).
+    pub(crate) io: crate::io::Driver,
 }
 
 /// What the other threads may touch of one worker.
@@ -101,6 +103,8 @@ fn start() -> Runtime {
         next_heap: AtomicUsize::new(0),
         next_trim: AtomicU64::new(0),
         config,
+        io: crate::io::Driver::new()
+            .unwrap_or_else(|e| panic!("greenlet: could not create the IO poller: {e}")),
     }
 }
 
@@ -128,11 +132,16 @@ impl Runtime {
         let pinned = task.header.pinned.load(Relaxed) as usize;
         if pinned != 0 {
             self.workers[pinned - 1].inbox.push(task);
-            self.sleepers[pinned - 1].wake();
+            self.sleepers[pinned - 1].wake(&self.io);
         } else {
             self.injector.push(task);
-            self.idle.notify_one(&self.sleepers);
+            self.notify_one();
         }
+    }
+
+    /// New work is visible: wakes a sleeping worker unless one is searching already.
+    fn notify_one(&self) {
+        self.idle.notify_one(&self.sleepers, &self.io);
     }
 
     /// Adds a timer to heap `index`.
@@ -142,7 +151,7 @@ impl Runtime {
         let earliest = heap.push(at, action);
         shared.next_timer.store(earliest, SeqCst);
         drop(heap);
-        self.idle.notify_timer(at, &self.sleepers);
+        self.idle.notify_timer(at, &self.sleepers, &self.io);
     }
 }
 

@@ -21,6 +21,10 @@ const GLOBAL_INTERVAL: u32 = 61;
 const MAX_STREAK: u32 = 16;
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
+/// Attempts to take the IO poller, when a busy worker holds it, before sleeping without it.
+const POLLER_RETRIES: u32 = 16;
+/// A worker that sleeps without the poller while nobody blocks in it retries this often.
+const POLLER_RETRY_NS: u64 = 1_000_000;
 
 /// The worker's own state; lives on the worker thread's stack for the life of the process.
 pub(crate) struct WorkerCtx {
@@ -99,6 +103,7 @@ impl WorkerCtx {
             self.fire_own_timers();
         }
         if tick % GLOBAL_INTERVAL == 0 {
+            self.poll_io();
             if let Some(t) = self.pop_shared() {
                 return Some(t);
             }
@@ -158,13 +163,31 @@ impl WorkerCtx {
                 return Some(t);
             }
         }
-        if let Some(t) = self.pop_shared().or_else(|| self.steal_others()) {
+        if let Some(t) = self.pop_shared() {
+            return Some(t);
+        }
+        if self.poll_io() > 0 {
+            if let Some(t) = self.local.pop() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.steal_others() {
             return Some(t);
         }
         if self.fire_others_timers() > 0 {
             return self.local.pop();
         }
         None
+    }
+
+    /// Takes the IO events that are ready now, if no other thread is polling; returns how many
+    /// registrations became ready (their greenlets are queued here).
+    fn poll_io(&self) -> usize {
+        let io = &self.rt.io;
+        if !io.has_sources() {
+            return 0;
+        }
+        io.poll(Some(std::time::Duration::ZERO)).unwrap_or(0)
     }
 
     /// Looks for work for a little while before the worker sleeps.
@@ -187,7 +210,7 @@ impl WorkerCtx {
                 thread::yield_now();
             }
         }
-        idle.end_search(found.is_some(), &self.rt.sleepers);
+        idle.end_search(found.is_some(), &self.rt.sleepers, &self.rt.io);
         found
     }
 
@@ -201,9 +224,34 @@ impl WorkerCtx {
         }
         let deadline = rt.earliest_timer().min(self.trim_stacks());
         rt.idle.set_horizon(deadline);
-        rt.sleepers[self.index].sleep(deadline, || rt.now());
+        let sleeper = &rt.sleepers[self.index];
+        // Sleep in the IO poller if no other thread does; otherwise plainly. A busy worker
+        // holds the poller only for a non-blocking poll: wait for it a little rather than leave
+        // nobody watching IO while every other worker is busy.
+        let mut polled = false;
+        for _ in 0..POLLER_RETRIES {
+            polled = sleeper.sleep_polling(deadline, || rt.now(), &rt.io);
+            if polled || rt.io.poller_blocked() || self.has_work() {
+                break;
+            }
+            thread::yield_now();
+        }
+        if !polled {
+            let retry = if rt.io.poller_blocked() || !rt.io.has_sources() {
+                deadline
+            } else {
+                deadline.min(rt.now() + POLLER_RETRY_NS)
+            };
+            sleeper.sleep(retry, || rt.now());
+        }
         rt.idle.clear_horizon(deadline);
         rt.idle.unregister_sleeper(self.index);
+        if polled && rt.io.has_sources() {
+            // Back from the poller with work: hand the poller to a sleeping worker, which also
+            // steals from this one's new batch, so that IO keeps being watched while this
+            // worker runs (Go's netpoller does the same).
+            rt.notify_one();
+        }
     }
 
     /// Gives back the memory of stacks that stayed unused for a whole trim interval (one worker
@@ -323,7 +371,7 @@ impl WorkerCtx {
         let was_empty = self.local.is_empty();
         self.local.push(task);
         if was_empty {
-            self.rt.idle.notify_one(&self.rt.sleepers);
+            self.rt.notify_one();
         }
     }
 

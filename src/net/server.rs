@@ -1,0 +1,277 @@
+//! [`StreamServer`]: gevent's `StreamServer`, one greenlet per accepted connection.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{TcpListener, TcpStream};
+use crate::pool::{Group, Pool};
+use crate::{Greenlet, JoinError};
+
+type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync + 'static;
+
+/// Serves a listener: each accepted connection is handed to `handler` in a greenlet of its own.
+///
+/// [`with_pool(n)`](StreamServer::with_pool) caps the connections handled at once (the accept
+/// loop waits for a free slot; further clients wait in the listen backlog).
+/// [`serve_forever`](StreamServer::serve_forever) runs the accept loop in the caller;
+/// [`start`](StreamServer::start) runs it in a greenlet and returns a [`ServerHandle`] to stop it.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = StreamServer::new(listener, |mut conn: TcpStream, peer| {
+///     let _ = write!(conn, "hello {}\n", peer.ip());
+/// })
+/// .with_pool(100)
+/// .start();
+///
+/// let mut reply = String::new();
+/// TcpStream::connect(addr)?.read_to_string(&mut reply)?;
+/// assert_eq!(reply, "hello 127.0.0.1\n");
+/// server.stop();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct StreamServer {
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    pool: Option<usize>,
+}
+
+/// The connections a server is handling.
+#[derive(Clone)]
+enum Handlers {
+    Capped(Pool),
+    Open(Group),
+}
+
+impl Handlers {
+    fn spawn(&self, f: impl FnOnce() + Send + 'static) {
+        match self {
+            Handlers::Capped(p) => drop(p.spawn(f)),
+            Handlers::Open(g) => drop(g.spawn(f)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Handlers::Capped(p) => p.len(),
+            Handlers::Open(g) => g.len(),
+        }
+    }
+
+    fn join(&self) {
+        match self {
+            Handlers::Capped(p) => p.join(),
+            Handlers::Open(g) => g.join(),
+        }
+    }
+
+    fn kill(&self) {
+        match self {
+            Handlers::Capped(p) => p.kill(),
+            Handlers::Open(g) => g.kill(),
+        }
+    }
+}
+
+impl StreamServer {
+    /// A server that will call `handler(connection, peer_address)` for each connection.
+    pub fn new<H>(listener: TcpListener, handler: H) -> StreamServer
+    where
+        H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    {
+        StreamServer {
+            listener,
+            handler: Arc::new(handler),
+            pool: None,
+        }
+    }
+
+    /// Handles at most `n` connections at once (`n = 0` is taken as 1).
+    pub fn with_pool(mut self, n: usize) -> StreamServer {
+        self.pool = Some(n.max(1));
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    fn handlers(&self) -> Handlers {
+        match self.pool {
+            Some(n) => Handlers::Capped(Pool::new(n)),
+            None => Handlers::Open(Group::new()),
+        }
+    }
+
+    /// Accepts and serves connections in the calling greenlet or thread until a fatal accept
+    /// error, which it returns. Transient errors (a connection reset before it was accepted, out
+    /// of file descriptors) are logged and retried after a pause.
+    pub fn serve_forever(self) -> io::Result<()> {
+        let handlers = self.handlers();
+        accept_loop(&self.listener, &self.handler, &handlers, None)
+    }
+
+    /// Serves in a new greenlet; the handle stops it.
+    pub fn start(self) -> ServerHandle {
+        let handlers = self.handlers();
+        let addr = self.listener.local_addr().ok();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let handlers = handlers.clone();
+            let stopping = stopping.clone();
+            crate::Builder::new()
+                .name("StreamServer")
+                .spawn(move || {
+                    accept_loop(&self.listener, &self.handler, &handlers, Some(&stopping))
+                })
+                .unwrap_or_else(|e| {
+                    // Spawning only fails on bad Builder settings, and these are fixed.
+                    unreachable!("spawning the accept loop: {e}")
+                })
+        };
+        ServerHandle {
+            acceptor,
+            stopping,
+            handlers,
+            addr,
+        }
+    }
+}
+
+/// The accept loop shared by `serve_forever` and `start`.
+fn accept_loop(
+    listener: &TcpListener,
+    handler: &Arc<Handler>,
+    handlers: &Handlers,
+    stopping: Option<&AtomicBool>,
+) -> io::Result<()> {
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match listener.accept() {
+            Ok((conn, peer)) => {
+                pause = Duration::from_millis(5);
+                if stopping.is_some_and(|s| s.load(SeqCst)) {
+                    return Ok(());
+                }
+                let handler = handler.clone();
+                handlers.spawn(move || handler(conn, peer));
+            }
+            Err(e) if is_transient(&e) => {
+                log::warn!("greenlet: StreamServer accept failed ({e}); retrying in {pause:?}");
+                crate::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) if is_per_connection(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Errors of one connection that died before it was accepted.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// Resource exhaustion that passes when connections close.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Controls a server started with [`StreamServer::start`]. Dropping it leaves the server
+/// running (like a detached greenlet).
+pub struct ServerHandle {
+    acceptor: Greenlet<io::Result<()>>,
+    stopping: Arc<AtomicBool>,
+    handlers: Handlers,
+    addr: Option<SocketAddr>,
+}
+
+impl ServerHandle {
+    /// Stops accepting: once it returns, the listening socket is closed and no new connection
+    /// will be served. Handlers already running go on to their end (see
+    /// [`wait_handlers`](ServerHandle::wait_handlers)).
+    pub fn stop(&self) {
+        self.stopping.store(true, SeqCst);
+        self.acceptor.kill();
+        self.acceptor.wait();
+    }
+
+    /// Waits until every running handler has returned, or `timeout` passes (`None`: no limit).
+    /// True when none is left.
+    pub fn wait_handlers(&self, timeout: Option<Duration>) -> bool {
+        match timeout {
+            None => {
+                self.handlers.join();
+                true
+            }
+            Some(d) => crate::with_timeout(d, || self.handlers.join()).is_ok(),
+        }
+    }
+
+    /// Kills every running handler and waits until they are gone.
+    pub fn kill_handlers(&self) {
+        self.handlers.kill();
+    }
+
+    /// How many connections are being handled now.
+    pub fn connections(&self) -> usize {
+        self.handlers.len()
+    }
+
+    /// The address the server listens (or listened) on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Whether the accept loop still runs.
+    pub fn is_running(&self) -> bool {
+        !self.acceptor.is_finished()
+    }
+
+    /// Waits until the accept loop ends, as `serve_forever` would: only a fatal accept error
+    /// ends it, and `join` returns that error.
+    pub fn join(self) -> io::Result<()> {
+        match self.acceptor.join() {
+            Ok(r) => r,
+            Err(JoinError::Killed) => Ok(()),
+            Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+impl fmt::Debug for StreamServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("listener", &self.listener)
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("running", &self.is_running())
+            .field("connections", &self.connections())
+            .finish()
+    }
+}

@@ -1,0 +1,334 @@
+//! net: TCP, UDP and StreamServer, with kill, timeouts and many concurrent connections.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenlet::net::{StreamServer, TcpListener, TcpStream, UdpSocket};
+use greenlet::sync::Event;
+use greenlet::{joinall, spawn, with_timeout};
+
+fn echo(mut conn: TcpStream, _peer: SocketAddr) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if conn.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn echo_server() -> (greenlet::net::ServerHandle, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (StreamServer::new(listener, echo).start(), addr)
+}
+
+#[test]
+fn echo_1000_concurrent_clients_nothing_lost_or_reordered() {
+    let (server, addr) = echo_server();
+    let clients: Vec<_> = (0..1000u32)
+        .map(|c| {
+            spawn(move || {
+                let mut conn = TcpStream::connect(addr).unwrap();
+                let mut expected = Vec::new();
+                let mut got = Vec::new();
+                for round in 0..20u32 {
+                    let msg = format!("client {c} message {round};");
+                    conn.write_all(msg.as_bytes()).unwrap();
+                    expected.extend_from_slice(msg.as_bytes());
+                    let mut buf = vec![0; msg.len()];
+                    conn.read_exact(&mut buf).unwrap();
+                    got.extend_from_slice(&buf);
+                }
+                conn.shutdown(Shutdown::Write).unwrap();
+                let mut rest = Vec::new();
+                conn.read_to_end(&mut rest).unwrap();
+                assert!(rest.is_empty());
+                assert_eq!(got, expected);
+                got.len()
+            })
+        })
+        .collect();
+    let total: usize = joinall(clients).into_iter().map(Result::unwrap).sum();
+    assert!(total > 1000 * 20 * 20);
+    server.stop();
+    assert!(server.wait_handlers(Some(Duration::from_secs(10))));
+}
+
+#[test]
+fn plain_thread_client_and_bulk_transfer() {
+    let (server, addr) = echo_server();
+    // A plain thread (the test thread) uses the same types; a large write exercises partial
+    // writes and write readiness.
+    let conn = TcpStream::connect(addr).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let writer = {
+        let conn = conn.try_clone().unwrap();
+        let data = data.clone();
+        spawn(move || {
+            (&conn).write_all(&data).unwrap();
+            conn.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let mut got = Vec::new();
+    (&conn).read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+    server.stop();
+}
+
+#[test]
+fn read_timeout_is_timed_out_and_stream_stays_usable() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let go = Arc::new(Event::new());
+    let server = {
+        let go = go.clone();
+        spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            go.wait();
+            conn.write_all(b"late").unwrap();
+        })
+    };
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(
+        conn.read_timeout().unwrap(),
+        Some(Duration::from_millis(50))
+    );
+    let start = Instant::now();
+    let mut buf = [0; 4];
+    let err = conn.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    go.set();
+    conn.set_read_timeout(None).unwrap();
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"late");
+    server.join().unwrap();
+    assert_eq!(
+        conn.set_read_timeout(Some(Duration::ZERO))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn peer_close_reads_zero() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"bye").unwrap();
+        // dropped: closes
+    });
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"bye");
+    assert_eq!(conn.read(&mut [0; 8]).unwrap(), 0);
+    server.join().unwrap();
+}
+
+#[test]
+fn connect_refused_is_an_error() {
+    // Bind, learn the port, close: nobody listens there now.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = spawn(move || TcpStream::connect(addr).unwrap_err())
+        .join()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn killed_while_blocked_in_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    let accepted = Arc::new(Event::new());
+    let reader = {
+        let dropped = dropped.clone();
+        let accepted = accepted.clone();
+        spawn(move || {
+            let _guard = Guard(dropped);
+            let (mut conn, _) = listener.accept().unwrap();
+            accepted.set();
+            let mut buf = [0; 8];
+            let _ = conn.read(&mut buf); // nobody writes
+            unreachable!("the read returned");
+        })
+    };
+    let _client = TcpStream::connect(addr).unwrap();
+    accepted.wait();
+    greenlet::sleep(Duration::from_millis(20)); // let it park in read (a kill before works too)
+    assert!(!reader.is_finished());
+    reader.kill();
+    assert!(reader.join().unwrap_err().is_killed());
+    assert_eq!(dropped.load(SeqCst), 1);
+}
+
+#[test]
+fn with_timeout_interrupts_accept_read_and_connect() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // accept, in a greenlet and on this plain thread
+    assert!(
+        spawn(move || with_timeout(Duration::from_millis(30), || listener.accept()).is_err())
+            .join()
+            .unwrap()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr2 = listener.local_addr().unwrap();
+    assert!(with_timeout(Duration::from_millis(30), || listener.accept()).is_err());
+    // read
+    let client = TcpStream::connect(addr2).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+    assert!(with_timeout(Duration::from_millis(30), || (&client).read(&mut [0; 4])).is_err());
+    // the stream is still fine afterwards
+    (&server_side).write_all(b"ok").unwrap();
+    let mut buf = [0; 2];
+    (&client).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ok");
+    // connect to an address that never answers (TEST-NET-1, RFC 5737): either the timeout
+    // interrupts it or the host has no route (or a firewall rejects it) and it fails at once.
+    let blackhole: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let start = Instant::now();
+    match with_timeout(Duration::from_millis(50), || TcpStream::connect(blackhole)) {
+        Err(_) => assert!(start.elapsed() >= Duration::from_millis(50)),
+        Ok(r) => assert!(r.is_err()),
+    }
+    match TcpStream::connect_timeout(&blackhole, Duration::from_millis(50)) {
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::TimedOut
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::ConnectionRefused
+            ),
+            "{e:?}"
+        ),
+        Ok(_) => panic!("connected to a black hole"),
+    }
+}
+
+#[test]
+fn udp_send_recv_and_timeout() {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let echo = spawn(move || {
+        let mut buf = [0; 64];
+        for _ in 0..100 {
+            let (n, from) = b.recv_from(&mut buf).unwrap();
+            b.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    a.connect(b_addr).unwrap();
+    assert_eq!(a.peer_addr().unwrap(), b_addr);
+    for i in 0..100u32 {
+        a.send(&i.to_le_bytes()).unwrap();
+        let mut buf = [0; 4];
+        assert_eq!(a.recv(&mut buf).unwrap(), 4);
+        assert_eq!(u32::from_le_bytes(buf), i);
+    }
+    echo.join().unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    assert_eq!(a.recv(&mut [0; 4]).unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_ne!(a_addr, b_addr);
+}
+
+#[test]
+fn stream_server_pool_cap_is_enforced() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let (running, peak) = (running.clone(), peak.clone());
+        StreamServer::new(listener, move |mut conn: TcpStream, _| {
+            let now = running.fetch_add(1, SeqCst) + 1;
+            peak.fetch_max(now, SeqCst);
+            greenlet::sleep(Duration::from_millis(5));
+            running.fetch_sub(1, SeqCst);
+            conn.write_all(b"done").unwrap();
+        })
+        .with_pool(4)
+        .start()
+    };
+    let clients: Vec<_> = (0..40)
+        .map(|_| {
+            spawn(move || {
+                let mut s = String::new();
+                TcpStream::connect(addr)
+                    .unwrap()
+                    .read_to_string(&mut s)
+                    .unwrap();
+                s
+            })
+        })
+        .collect();
+    for r in joinall(clients) {
+        assert_eq!(r.unwrap(), "done");
+    }
+    assert_eq!(
+        peak.load(SeqCst),
+        4,
+        "4 handlers at most, and the cap was reached"
+    );
+    server.stop();
+}
+
+#[test]
+fn stop_lets_running_handlers_finish_and_refuses_new_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let release = Arc::new(Event::new());
+    let server = {
+        let release = release.clone();
+        StreamServer::new(listener, move |mut conn: TcpStream, _| {
+            release.wait();
+            conn.write_all(b"finished").unwrap();
+        })
+        .start()
+    };
+    let in_flight = spawn(move || {
+        let mut s = String::new();
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.read_to_string(&mut s).unwrap();
+        s
+    });
+    while server.connections() == 0 {
+        greenlet::sleep(Duration::from_millis(1));
+    }
+    server.stop();
+    assert!(!server.is_running());
+    // The listener is closed: new connections are refused.
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+    assert_eq!(server.connections(), 1);
+    release.set();
+    assert_eq!(in_flight.join().unwrap(), "finished");
+    assert!(server.wait_handlers(Some(Duration::from_secs(10))));
+    assert_eq!(server.connections(), 0);
+}
