@@ -22,6 +22,7 @@ const WORKLOADS: &[(&str, u64, u64)] = &[
     ("park", 100_000, 0),
     ("cpu", 16, 0),
     ("channel_mpmc", 1_000_000, 0),
+    ("echo", 100, 10_000),
 ];
 
 struct Outcome {
@@ -118,7 +119,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(workload: &str, n: u64, _m: u64) -> Result<Outcome, String> {
+fn run(workload: &str, n: u64, m: u64) -> Result<Outcome, String> {
     match workload {
         "spawn" => spawn(n),
         "pingpong" => pingpong(n),
@@ -128,6 +129,7 @@ fn run(workload: &str, n: u64, _m: u64) -> Result<Outcome, String> {
         "cpu" => cpu(n),
         "cpu_phase" => cpu_phase(n),
         "channel_mpmc" => channel_mpmc(n),
+        "echo" => echo(n, m),
         other => Err(format!("unknown_workload_{other}")),
     }
 }
@@ -459,4 +461,62 @@ fn crossbeam_threads(n: u64) -> Result<f64, String> {
         return Err(format!("crossbeam_lost_or_doubled_{}", total.count));
     }
     Ok(secs)
+}
+
+/// The echo workload: a StreamServer echoing on 127.0.0.1 and `n` client greenlets in this
+/// process, each doing `m` round trips of 64 bytes once every client has connected.
+fn echo(n: u64, m: u64) -> Result<Outcome, String> {
+    use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    use std::io::{Read, Write};
+
+    let m = m.max(1);
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind:{e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("addr:{e}"))?;
+    let server = StreamServer::new(listener, |mut conn: TcpStream, _| {
+        let _ = conn.set_nodelay(true);
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            if conn.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    })
+    .start();
+    let connected = Arc::new(greenlet::sync::Barrier::new(n as usize + 1));
+    let go = Arc::new(Event::new());
+    let clients: Vec<_> = (0..n)
+        .map(|c| {
+            let (connected, go) = (connected.clone(), go.clone());
+            greenlet::spawn(move || -> Result<(), String> {
+                let conn = TcpStream::connect(addr);
+                connected.wait();
+                let mut conn = conn.map_err(|e| format!("connect:{e}"))?;
+                conn.set_nodelay(true).map_err(|e| e.to_string())?;
+                let msg = [c as u8; 64];
+                let mut buf = [0u8; 64];
+                go.wait();
+                for _ in 0..m {
+                    conn.write_all(&msg).map_err(|e| format!("write:{e}"))?;
+                    conn.read_exact(&mut buf).map_err(|e| format!("read:{e}"))?;
+                    if buf != msg {
+                        return Err("echoed_bytes_differ".into());
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    connected.wait();
+    let start = Instant::now();
+    go.set();
+    for r in greenlet::joinall(clients) {
+        r.map_err(|e| format!("client:{e}"))??;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    server.stop();
+    server.kill_handlers();
+    let trips = n * m;
+    Ok(Outcome::per_op(seconds, trips)
+        .with("rt_per_s", format!("{:.0}", trips as f64 / seconds))
+        .with("m", m))
 }

@@ -83,8 +83,9 @@ impl<P> WaitList<P> {
 
     /// Wakes every waiter; returns how many were still parked.
     pub(crate) fn wake_all(&mut self) -> usize {
-        std::mem::take(&mut self.entries)
-            .into_iter()
+        // Drained in place: the buffer stays for the next waiters (no allocation per wait).
+        self.entries
+            .drain(..)
             .map(|w| w.unparker.unpark())
             .filter(|&woken| woken)
             .count()
