@@ -83,8 +83,10 @@ pub mod channel;
 pub mod local;
 pub mod net;
 pub mod pool;
+pub mod process;
 pub mod queue;
 pub mod sync;
+pub mod threadpool;
 
 pub use crate::config::{configure, AlreadyStarted, Config};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -1,0 +1,375 @@
+//! Child processes, like `std::process` (and gevent's `subprocess`), where waiting for the
+//! child and reading or writing its pipes park the greenlet instead of blocking the worker.
+//!
+//! Waiting uses a pidfd (Linux 5.3 and later) registered with the IO driver, so no thread sits
+//! in `waitpid`; on older kernels the wait polls the child with a short sleep in between.
+//!
+//! ```
+//! use greenlet::process::Command;
+//!
+//! let out = Command::new("echo").arg("hello from a child").output()?;
+//! assert!(out.status.success());
+//! assert_eq!(out.stdout, b"hello from a child\n");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod pipe;
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
+pub use std::process::{ExitStatus, Output, Stdio};
+
+use crate::io::{Direction, Source};
+use crate::{Greenlet, JoinError};
+
+/// A process builder, like [`std::process::Command`]; the process it starts is a [`Child`]
+/// whose waits and pipes are cooperative.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenlet::process::{Command, Stdio};
+///
+/// // communicate(): feed the child's stdin, read its stdout
+/// let mut child = Command::new("tr")
+///     .arg("a-z")
+///     .arg("A-Z")
+///     .stdin(Stdio::piped())
+///     .stdout(Stdio::piped())
+///     .spawn()?;
+/// child.stdin.take().unwrap().write_all(b"shout\n")?; // dropped: the child sees EOF
+/// let mut out = String::new();
+/// child.stdout.take().unwrap().read_to_string(&mut out)?;
+/// assert_eq!(out, "SHOUT\n");
+/// assert!(child.wait()?.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Command {
+    inner: std::process::Command,
+    /// Which streams the caller configured: `output` pipes the others, for that call only.
+    set: [bool; 3],
+}
+
+impl Command {
+    /// A command running `program`, with std's defaults (inherited environment, directory and
+    /// standard streams).
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            inner: std::process::Command::new(program),
+            set: [false; 3],
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.inner.args(args);
+        self
+    }
+
+    /// Sets an environment variable for the child.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.env(key, val);
+        self
+    }
+
+    /// Sets several environment variables for the child.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.inner.envs(vars);
+        self
+    }
+
+    /// Removes an environment variable for the child.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.env_remove(key);
+        self
+    }
+
+    /// Starts the child with an empty environment (plus what `env` adds).
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.inner.env_clear();
+        self
+    }
+
+    /// Sets the child's working directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.inner.current_dir(dir);
+        self
+    }
+
+    /// Configures the child's standard input.
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stdin(cfg);
+        self.set[0] = true;
+        self
+    }
+
+    /// Configures the child's standard output.
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stdout(cfg);
+        self.set[1] = true;
+        self
+    }
+
+    /// Configures the child's standard error.
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stderr(cfg);
+        self.set[2] = true;
+        self
+    }
+
+    /// Starts the child.
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        Ok(Child::from(self.inner.spawn()?))
+    }
+
+    /// Runs the child to its end and collects its output. Standard output and error are
+    /// captured and standard input is empty, unless configured otherwise.
+    pub fn output(&mut self) -> io::Result<Output> {
+        let [stdin, stdout, stderr] = self.set;
+        if !stdin {
+            self.inner.stdin(Stdio::null());
+        }
+        if !stdout {
+            self.inner.stdout(Stdio::piped());
+        }
+        if !stderr {
+            self.inner.stderr(Stdio::piped());
+        }
+        let child = self.inner.spawn();
+        // Back to the defaults for later `spawn` and `status` calls.
+        if !stdin {
+            self.inner.stdin(Stdio::inherit());
+        }
+        if !stdout {
+            self.inner.stdout(Stdio::inherit());
+        }
+        if !stderr {
+            self.inner.stderr(Stdio::inherit());
+        }
+        Child::from(child?).wait_with_output()
+    }
+
+    /// Runs the child to its end and returns its exit status.
+    pub fn status(&mut self) -> io::Result<ExitStatus> {
+        self.spawn()?.wait()
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// A running (or finished) child process, like [`std::process::Child`].
+///
+/// Waiting parks the greenlet; killing the waiting greenlet does not kill the child. Dropping a
+/// `Child` neither kills nor waits for it (as in std).
+pub struct Child {
+    /// The child's stdin, if it was piped.
+    pub stdin: Option<ChildStdin>,
+    /// The child's stdout, if it was piped.
+    pub stdout: Option<ChildStdout>,
+    /// The child's stderr, if it was piped.
+    pub stderr: Option<ChildStderr>,
+    inner: std::process::Child,
+    /// Readable once the child exits; `None` where pidfds are not available.
+    pidfd: Option<Source<OwnedFd>>,
+}
+
+impl From<std::process::Child> for Child {
+    /// Takes over a child started by std (its pipes become cooperative).
+    fn from(mut inner: std::process::Child) -> Child {
+        let pidfd = match pidfd_open(inner.id()) {
+            Ok(fd) => Some(Source::new(fd)),
+            Err(e) => {
+                log::debug!("greenlet: no pidfd ({e}); waits for children poll");
+                None
+            }
+        };
+        Child {
+            stdin: inner.stdin.take().map(ChildStdin::new),
+            stdout: inner.stdout.take().map(ChildStdout::new),
+            stderr: inner.stderr.take().map(ChildStderr::new),
+            inner,
+            pidfd,
+        }
+    }
+}
+
+/// A pidfd for `pid`: a descriptor that becomes readable when the process exits.
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes two integers and passes no memory; it returns a new
+    // descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just opened this descriptor for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+impl Child {
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Sends SIGKILL to the child (an error if it was already reaped, as in std).
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.inner.kill()
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.inner.try_wait()
+    }
+
+    /// Waits for the child to exit. Closes the child's stdin first (as std does), so a child
+    /// reading it to its end can finish.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        Ok(self
+            .wait_for(None)?
+            .expect("a wait without timeout ends with a status"))
+    }
+
+    /// Waits at most `timeout`; `Ok(None)` if the child is still running then.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::process::Command;
+    ///
+    /// let mut child = Command::new("sleep").arg("10").spawn()?;
+    /// assert!(child.wait_timeout(Duration::from_millis(20))?.is_none());
+    /// child.kill()?;
+    /// assert!(child.wait_timeout(Duration::from_secs(10))?.is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        drop(self.stdin.take());
+        self.wait_for(Some(timeout))
+    }
+
+    fn wait_for(&mut self, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
+        if let Some(status) = self.inner.try_wait()? {
+            return Ok(Some(status));
+        }
+        let inner = &mut self.inner;
+        let Some(pidfd) = &self.pidfd else {
+            return poll_wait(inner, timeout);
+        };
+        let exited = pidfd.do_io(
+            Direction::Read,
+            timeout,
+            |_| match inner.try_wait()? {
+                Some(status) => Ok(status),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            },
+            |_| false,
+        );
+        match exited {
+            Ok(status) => Ok(Some(status)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the child to exit and collects what it writes to its piped stdout and stderr
+    /// (both read at once, so neither pipe can fill up and stall the child).
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let stderr = self.stderr.take().map(|mut e| {
+            KillOnDrop(Some(crate::spawn(move || {
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).map(|_| v)
+            })))
+        });
+        let mut stdout = Vec::new();
+        if let Some(mut o) = self.stdout.take() {
+            o.read_to_end(&mut stdout)?;
+        }
+        let stderr = match stderr {
+            Some(mut reader) => match reader.0.take().expect("joined once").join() {
+                Ok(r) => r?,
+                Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p),
+                Err(JoinError::Killed) => {
+                    return Err(io::Error::other("the stderr reader was killed"))
+                }
+            },
+            None => Vec::new(),
+        };
+        let status = self.wait()?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Kills a helper greenlet if its owner unwinds before joining it.
+struct KillOnDrop<T>(Option<Greenlet<T>>);
+
+impl<T> Drop for KillOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.kill();
+        }
+    }
+}
+
+/// Waits by polling, for kernels without pidfds.
+fn poll_wait(
+    child: &mut std::process::Child,
+    timeout: Option<Duration>,
+) -> io::Result<Option<ExitStatus>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut pause = Duration::from_micros(500);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let mut nap = pause;
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Ok(None);
+            }
+            nap = nap.min(d - now);
+        }
+        crate::sleep(nap);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("id", &self.id())
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .finish()
+    }
+}
