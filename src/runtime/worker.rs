@@ -156,8 +156,9 @@ impl WorkerCtx {
         None
     }
 
-    /// One pass over every source of work: timers, inbox, injector, other workers.
-    fn find_work(&self) -> Option<TaskRef> {
+    /// One pass over every source of work: timers, inbox, injector, IO events (if `io`), other
+    /// workers.
+    fn find_work(&self, io: bool) -> Option<TaskRef> {
         if self.fire_own_timers() > 0 {
             if let Some(t) = self.local.pop() {
                 return Some(t);
@@ -166,7 +167,7 @@ impl WorkerCtx {
         if let Some(t) = self.pop_shared() {
             return Some(t);
         }
-        if self.poll_io() > 0 {
+        if io && self.poll_io() > 0 {
             if let Some(t) = self.local.pop() {
                 return Some(t);
             }
@@ -194,11 +195,13 @@ impl WorkerCtx {
     fn search(&self) -> Option<TaskRef> {
         let idle = &self.rt.idle;
         if !idle.start_search() {
-            return self.find_work();
+            return self.find_work(true);
         }
         let mut found = None;
         for round in 0..SEARCH_ROUNDS {
-            found = self.find_work();
+            // IO is polled (a syscall) on the first round only; new IO events after that wake
+            // the worker blocked in the poller, or this one once it sleeps in it.
+            found = self.find_work(round == 0);
             if found.is_some() {
                 break;
             }
