@@ -332,3 +332,106 @@ fn stop_lets_running_handlers_finish_and_refuses_new_connections() {
     assert!(server.wait_handlers(Some(Duration::from_secs(10))));
     assert_eq!(server.connections(), 0);
 }
+
+/// Raises the soft open-file limit towards `want` (up to the hard limit).
+fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed by reference.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
+const MANY: usize = 10_000;
+
+/// The client side of `ten_thousand_concurrent_connections`, run in a child process (each
+/// process then needs only one descriptor per connection). Does nothing unless asked to.
+#[test]
+#[ignore = "helper: run by ten_thousand_concurrent_connections in a child process"]
+fn many_clients_helper() {
+    let Ok(addr) = std::env::var("GREENLET_TEST_MANY_CLIENTS") else {
+        return;
+    };
+    let addr: SocketAddr = addr.parse().unwrap();
+    assert!(raise_fd_limit(MANY as u64 + 256) >= MANY as u64 + 256);
+    let all_open = Arc::new(greenlet::sync::Barrier::new(MANY + 1));
+    let release = Arc::new(Event::new());
+    let clients: Vec<_> = (0..MANY)
+        .map(|i| {
+            let (release, all_open) = (release.clone(), all_open.clone());
+            spawn(move || {
+                let mut conn = TcpStream::connect(addr).unwrap();
+                conn.write_all(&[i as u8]).unwrap();
+                let mut b = [0u8; 1];
+                conn.read_exact(&mut b).unwrap();
+                assert_eq!(b[0], i as u8);
+                all_open.wait();
+                release.wait();
+            })
+        })
+        .collect();
+    all_open.wait();
+    println!("all {MANY} connected");
+    // Hold every connection until the parent closes our stdin.
+    let mut rest = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut rest);
+    release.set();
+    for r in joinall(clients) {
+        r.unwrap();
+    }
+}
+
+#[test]
+fn ten_thousand_concurrent_connections() {
+    use std::io::BufRead;
+    assert!(
+        raise_fd_limit(MANY as u64 + 256) >= MANY as u64 + 256,
+        "this test needs an open-file limit of {} (ulimit -n)",
+        MANY + 256
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = StreamServer::new(listener, |mut conn: TcpStream, _| {
+        let mut b = [0u8; 1];
+        // Answer one byte, then hold the connection until the client closes it.
+        if conn.read_exact(&mut b).is_ok() && conn.write_all(&b).is_ok() {
+            let _ = conn.read(&mut b);
+        }
+    })
+    .start();
+    let mut child = greenlet::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "many_clients_helper",
+            "--ignored",
+            "--nocapture",
+            "-q",
+        ])
+        .env("GREENLET_TEST_MANY_CLIENTS", addr.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let connected = lines.find(|l| l.as_ref().map_or(true, |l| l.starts_with("all ")));
+    assert_eq!(connected.unwrap().unwrap(), format!("all {MANY} connected"));
+    // Every connection has made its round trip and is still open, here in one process.
+    assert_eq!(server.connections(), MANY);
+    drop(child.stdin.take()); // let the clients go
+    assert!(child.wait().unwrap().success());
+    server.stop();
+    assert!(server.wait_handlers(Some(Duration::from_secs(30))));
+    assert_eq!(server.connections(), 0);
+}

@@ -1,0 +1,257 @@
+//! The runnable examples: servers are started on a free port and talked to as real clients
+//! would; the others are run and their key output lines checked. `cargo test` builds the
+//! examples before it runs this.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn example(name: &str) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path: PathBuf = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run through `cargo test`, which builds the examples",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// Runs an example to its end (within a minute) and returns its stdout.
+fn run(name: &str, args: &[&str]) -> String {
+    let mut child = example(name)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{name} failed: {status}\n{out}");
+    out
+}
+
+/// A server example listening on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let mut child = example(name)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "... listening on ADDR" or "... listening on http://ADDR/"
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} printed {line:?}: {e}"));
+        Server { child, addr }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn echo_server_echoes_for_many_clients() {
+    let server = Server::start("echo_server");
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let mut s = server.connect();
+            std::thread::spawn(move || {
+                for round in 0..20 {
+                    let msg = format!("client {i} round {round}\n");
+                    s.write_all(msg.as_bytes()).unwrap();
+                    let mut back = vec![0; msg.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn http_hello_keep_alive_pipelining_and_bad_requests() {
+    let server = Server::start("http_hello");
+    let mut s = server.connect();
+    let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // keep-alive: several requests on one connection, two of them pipelined
+    s.write_all(request.as_bytes()).unwrap();
+    s.write_all(format!("{request}{request}").as_bytes())
+        .unwrap();
+    let response =
+        "HTTP/1.1 200 OK\r\nServer: greenlet\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+    let mut buf = vec![0; response.len() * 3];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(String::from_utf8(buf).unwrap(), response.repeat(3));
+    // Connection: close is honoured
+    s.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, response);
+    // garbage gets a 400 and a close, and the server lives on
+    let mut bad = server.connect();
+    bad.write_all(b"NONSENSE\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    bad.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    let mut again = server.connect();
+    again.write_all(request.as_bytes()).unwrap();
+    let mut buf = vec![0; response.len()];
+    again.read_exact(&mut buf).unwrap();
+    assert_eq!(buf, response.as_bytes());
+}
+
+/// Sends RESP commands and reads the expected number of reply bytes.
+fn redis_roundtrip(s: &mut TcpStream, send: &[u8], expect: &str) {
+    s.write_all(send).unwrap();
+    let mut buf = vec![0; expect.len()];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf), expect);
+}
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+#[test]
+fn redis_server_speaks_resp2() {
+    let server = Server::start("redis_server");
+    let mut s = server.connect();
+    redis_roundtrip(&mut s, &resp(&["PING"]), "+PONG\r\n");
+    redis_roundtrip(&mut s, &resp(&["ECHO", "hi there"]), "$8\r\nhi there\r\n");
+    redis_roundtrip(&mut s, &resp(&["SET", "greeting", "hello"]), "+OK\r\n");
+    redis_roundtrip(&mut s, &resp(&["GET", "greeting"]), "$5\r\nhello\r\n");
+    redis_roundtrip(&mut s, &resp(&["GET", "missing"]), "$-1\r\n");
+    redis_roundtrip(&mut s, &resp(&["INCR", "n"]), ":1\r\n");
+    redis_roundtrip(&mut s, &resp(&["INCR", "n"]), ":2\r\n");
+    redis_roundtrip(
+        &mut s,
+        &resp(&["INCR", "greeting"]),
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    redis_roundtrip(
+        &mut s,
+        &resp(&["EXISTS", "greeting", "n", "missing"]),
+        ":2\r\n",
+    );
+    redis_roundtrip(&mut s, &resp(&["DEL", "greeting", "missing"]), ":1\r\n");
+    redis_roundtrip(
+        &mut s,
+        &resp(&["GET"]),
+        "-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    // inline commands, as typed into telnet
+    redis_roundtrip(&mut s, b"PING\r\n", "+PONG\r\n");
+    // pipelining: 100 commands in one write, answered in order
+    let mut batch = Vec::new();
+    let mut expect = String::new();
+    for i in 0..100 {
+        batch.extend_from_slice(&resp(&["SET", &format!("k{i}"), &i.to_string()]));
+        batch.extend_from_slice(&resp(&["GET", &format!("k{i}")]));
+        expect.push_str(&format!("+OK\r\n${}\r\n{i}\r\n", i.to_string().len()));
+    }
+    redis_roundtrip(&mut s, &batch, &expect);
+    // a command split across writes
+    let cmd = resp(&["ECHO", "split"]);
+    s.write_all(&cmd[..7]).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    redis_roundtrip(&mut s, &cmd[7..], "$5\r\nsplit\r\n");
+}
+
+#[test]
+fn redis_server_rejects_malformed_input_and_survives() {
+    let server = Server::start("redis_server");
+    for garbage in [
+        &b"*abc\r\n"[..],
+        b"*1\r\n$-5\r\n",
+        b"*1\r\n+PING\r\n",
+        b"*2\r\n$3\r\nGETxx\r\n",
+        b"*99999999999\r\n",
+    ] {
+        let mut s = server.connect();
+        s.write_all(garbage).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap(); // the server closes after the error
+        assert!(
+            reply.starts_with("-ERR Protocol error"),
+            "{:?} -> {reply:?}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
+    // An over-long line without CRLF is refused rather than buffered forever.
+    let mut s = server.connect();
+    let _ = s.write_all(&vec![b'*'; 100 * 1024]);
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply:?}");
+    // Still serving.
+    let mut s = server.connect();
+    redis_roundtrip(&mut s, &resp(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
+fn downloads_greenlets_beat_sequential() {
+    let out = run("downloads", &["30", "20"]);
+    let seconds = |prefix: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+        assert!(line.contains("30 URLs"), "{line}");
+        line.split(" in ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(" s")
+            .parse()
+            .unwrap()
+    };
+    let sequential = seconds("sequential:");
+    let concurrent = seconds("greenlets:");
+    // 30 x 20 ms one after another is at least 0.6 s; overlapped they take about one delay.
+    assert!(sequential >= 0.6, "{out}");
+    assert!(concurrent < sequential / 3.0, "{out}");
+}
+
+#[test]
+fn tour_runs() {
+    let out = run("tour", &[]);
+    assert!(!out.is_empty());
+}
