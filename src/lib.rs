@@ -66,7 +66,8 @@
 //! A greenlet may resume on a different worker thread after any blocking call. Do not keep a
 //! reference to a thread-local, or a `std::sync::MutexGuard`, across a blocking call of this
 //! crate; re-read thread-locals afterwards. Blocking OS calls (`std::thread::sleep`, blocking
-//! file or socket IO) stall the whole worker: use this crate's `sleep` instead.
+//! file or socket IO) stall the whole worker: use this crate's `sleep`, [`net`] sockets and
+//! [`threadpool::apply`] instead (there is no monkey patching).
 
 #![warn(missing_docs)]
 
