@@ -255,3 +255,49 @@ fn tour_runs() {
     let out = run("tour", &[]);
     assert!(!out.is_empty());
 }
+
+/// Runs a seed-twin example and checks that each of `lines` appears in its output.
+fn check_lines(name: &str, lines: &[&str]) {
+    let out = run(name, &[]);
+    for line in lines {
+        assert!(
+            out.lines().any(|l| l == *line),
+            "{name}: no line {line:?} in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn seed_examples_print_what_the_originals_print() {
+    check_lines(
+        "spawn_join",
+        &["1 from MainThread", "joinall results: [3, 100, 4]"],
+    );
+    check_lines("race_condition", &["count is 2 (with a Mutex: always 2)"]);
+    check_lines(
+        "producer_consumer",
+        &[
+            "item is [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+            "got an item: 9",
+            "all items processed",
+            "producer is done",
+        ],
+    );
+    check_lines(
+        "message_passing",
+        &["got an item: 9", "5 squared is 25", "total: 5050"],
+    );
+    check_lines(
+        "barrier",
+        &["counters: [10, 10]", "0 of 4 passed a barrier of 5"],
+    );
+    check_lines(
+        "lock",
+        &[
+            "items first seen: 10 (10 items, 4 workers)",
+            "try_lock while held: false",
+            "try_lock when free: true",
+            "counter: 10000",
+        ],
+    );
+}
