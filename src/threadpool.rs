@@ -9,15 +9,13 @@
 //! `GREENLET_THREADPOOL_SIZE` environment variable); further jobs queue. A thread idle for 10
 //! seconds exits.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::park::{lock, WaitQueue};
+use crate::park::lock;
 
 const DEFAULT_THREADS: usize = 16;
 const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -62,13 +60,6 @@ pub fn max_threads() -> usize {
     pool().max
 }
 
-/// A job's result, handed from the pool thread to the waiting caller.
-struct Slot<T> {
-    value: Mutex<Option<Result<T, Box<dyn Any + Send>>>>,
-    done: AtomicBool,
-    waiters: WaitQueue,
-}
-
 /// Runs `f` on a pool thread and returns its result; the calling greenlet parks meanwhile (on a
 /// plain thread, the thread blocks). A panic in `f` resumes in the caller.
 ///
@@ -92,23 +83,13 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot = Arc::new(Slot {
-        value: Mutex::new(None),
-        done: AtomicBool::new(false),
-        waiters: WaitQueue::new(),
-    });
-    let theirs = slot.clone();
+    // A one-slot channel carries the result (or the panic). If the caller is gone (killed or
+    // timed out), the send fails on the pool thread and the result is dropped there.
+    let (tx, rx) = crate::channel::bounded(1);
     submit(Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
-        *lock(&theirs.value) = Some(result);
-        theirs.done.store(true, SeqCst);
-        theirs.waiters.notify_all();
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
     }));
-    slot.waiters.wait_until(None, || slot.done.load(SeqCst));
-    let result = lock(&slot.value)
-        .take()
-        .expect("a finished job left its result");
-    match result {
+    match rx.recv().expect("every job sends its result") {
         Ok(v) => v,
         Err(payload) => resume_unwind(payload),
     }

@@ -8,6 +8,22 @@ use std::time::{Duration, Instant};
 use greenlet::process::{Command, Stdio};
 use greenlet::{joinall, spawn, threadpool, with_timeout};
 
+/// A greenlet counting millisecond sleeps until `stop` is set: proof that workers stay free.
+fn ticker() -> (greenlet::Greenlet<()>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let g = {
+        let (ticks, stop) = (ticks.clone(), stop.clone());
+        spawn(move || {
+            while !stop.load(SeqCst) {
+                ticks.fetch_add(1, SeqCst);
+                greenlet::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    (g, ticks, stop)
+}
+
 #[test]
 fn apply_returns_the_result_from_another_thread() {
     let here = std::thread::current().id();
@@ -22,17 +38,7 @@ fn apply_returns_the_result_from_another_thread() {
 
 #[test]
 fn blocking_jobs_run_in_parallel_while_greenlets_keep_running() {
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (ticks, stop) = (ticks.clone(), stop.clone());
-        spawn(move || {
-            while !stop.load(SeqCst) {
-                ticks.fetch_add(1, SeqCst);
-                greenlet::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let (ticker, ticks, stop) = ticker();
     let start = Instant::now();
     let jobs: Vec<_> = (0..8)
         .map(|i| {
@@ -141,17 +147,7 @@ fn communicate_with_a_child_through_both_pipes() {
 
 #[test]
 fn child_output_is_read_while_other_greenlets_run() {
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (ticks, stop) = (ticks.clone(), stop.clone());
-        spawn(move || {
-            while !stop.load(SeqCst) {
-                ticks.fetch_add(1, SeqCst);
-                greenlet::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let (ticker, ticks, stop) = ticker();
     let reader = {
         let ticks = ticks.clone();
         spawn(move || {

@@ -320,8 +320,10 @@ impl TcpStream {
             |_| false,
         )
     }
+}
 
-    fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         self.inner.source.do_io(
             Direction::Read,
@@ -331,8 +333,18 @@ impl TcpStream {
             |&n| n > 0 && n < len,
         )
     }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.source.do_io(
+            Direction::Read,
+            self.inner.timeouts.read(),
+            |mut s| s.read_vectored(bufs),
+            |_| false,
+        )
+    }
+}
 
-    fn write_from(&self, buf: &[u8]) -> io::Result<usize> {
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
         self.inner.source.do_io(
             Direction::Write,
@@ -341,17 +353,7 @@ impl TcpStream {
             |&n| n < len,
         )
     }
-
-    fn read_vectored_bufs(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner.source.do_io(
-            Direction::Read,
-            self.inner.timeouts.read(),
-            |mut s| s.read_vectored(bufs),
-            |_| false,
-        )
-    }
-
-    fn write_vectored_bufs(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner.source.do_io(
             Direction::Write,
             self.inner.timeouts.write(),
@@ -359,44 +361,26 @@ impl TcpStream {
             |_| false,
         )
     }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_into(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_vectored_bufs(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_into(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_vectored_bufs(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_from(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_bufs(bufs)
-    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-impl Write for &TcpStream {
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_from(buf)
+        (&*self).write(buf)
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_bufs(bufs)
+        (&*self).write_vectored(bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
