@@ -53,21 +53,64 @@
 //! `MADV_GUARD_INSTALL` on Linux 6.13 and later, so that 64 stacks share one memory mapping and
 //! hundreds of thousands of greenlets fit under the default `vm.max_map_count`.
 //!
-//! # Kill and timeouts unwind
+//! # From gevent, from threading
 //!
-//! [`Greenlet::kill`] and [`with_timeout`] stop a greenlet by unwinding it out of its current
-//! blocking call, running destructors on the way. The crate therefore needs `panic = "unwind"`
-//! (the default); with `panic = "abort"` a kill or timeout aborts the process. Code inside a
-//! greenlet must let these unwinds pass: a `catch_unwind` that swallows every payload would also
-//! swallow a kill.
+//! | Python | greenlet |
+//! |---|---|
+//! | `gevent.spawn(f, *args)`, `Thread(target=f, args=...).start()`, `Process(...).start()` | [`spawn`]`(move \|\| f(args))` |
+//! | `gevent.spawn_later(s, f)`, `sched.enter(delay, prio, f)` | [`spawn_later`] |
+//! | `g.join()`, `g.get()`, `t.join()` | [`Greenlet::join`] (the value, or why there is none) |
+//! | `gevent.joinall(gs)` | [`joinall`] |
+//! | `g.ready()`, `not t.is_alive()` | [`Greenlet::is_finished`] |
+//! | `g.kill()` | [`Greenlet::kill`] |
+//! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep`], [`yield_now`] |
+//! | `gevent.Timeout(s)`, `gevent.with_timeout(s, f)` | [`with_timeout`] |
+//! | `gevent.getcurrent()`, `threading.current_thread()` | [`current`] |
+//! | `Event` (gevent.event, threading) | [`sync::Event`] |
+//! | `gevent.event.AsyncResult`, `concurrent.futures.Future` | [`sync::AsyncResult`] |
+//! | `Lock` (gevent.lock, threading), `with lock:` | [`sync::Mutex`] (the guard unlocks on drop) |
+//! | `lock.acquire(blocking=False)` | [`sync::Mutex::try_lock`] |
+//! | `threading.Condition` | [`sync::Condvar`] with a [`sync::Mutex`] |
+//! | `Semaphore`, `BoundedSemaphore` | [`sync::Semaphore`] (the permit releases on drop) |
+//! | `threading.Barrier` | [`sync::Barrier`] |
+//! | `gevent.queue.Queue`, `queue.Queue` (`put_nowait`, `get_nowait`, `task_done`, `join`) | [`queue::Queue`] (`try_put`, `try_get`, `task_done`, `join`) |
+//! | `PriorityQueue`, `LifoQueue` | [`queue::PriorityQueue`], [`queue::LifoQueue`] |
+//! | `gevent.queue.Channel`, `multiprocessing.Pipe`, sentinel values | [`channel::bounded`]`(0)`, [`channel::unbounded`]; dropping every sender ends the receivers' loops |
+//! | `gevent.pool.Pool`, `multiprocessing.Pool`, `ThreadPoolExecutor` | [`pool::Pool`] (`map`, `imap_unordered`) |
+//! | `gevent.pool.Group` | [`pool::Group`] |
+//! | `gevent.local.local`, `threading.local` | [`local::Local`] |
+//! | `gevent.socket`, `gevent.server.StreamServer` | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::StreamServer`] |
+//! | `gevent.threadpool`, `loop.run_in_executor` | [`threadpool::apply`] |
+//! | `gevent.subprocess`, `subprocess.run`, `Popen.communicate` | [`process::Command`], [`process::Child::wait_with_output`] |
 //!
-//! # Thread-locals and migration
+//! The `examples/` folder has a greenlet twin of each classic threading, multiprocessing and
+//! gevent program (`spawn_join`, `race_condition`, `producer_consumer`, `events`,
+//! `periodic_timer`, `deadlock_avoidance`, ...) and three servers (`echo_server`, `http_hello`,
+//! `redis_server`).
 //!
-//! A greenlet may resume on a different worker thread after any blocking call. Do not keep a
-//! reference to a thread-local, or a `std::sync::MutexGuard`, across a blocking call of this
-//! crate; re-read thread-locals afterwards. Blocking OS calls (`std::thread::sleep`, blocking
-//! file or socket IO) stall the whole worker: use this crate's `sleep`, [`net`] sockets and
-//! [`threadpool::apply`] instead (there is no monkey patching).
+//! # What differs from gevent
+//!
+//! - **No monkey patching.** `std::thread::sleep`, `std::net` and blocking file IO block the
+//!   whole worker thread, and every greenlet queued on it waits. Use this crate's [`sleep`],
+//!   [`net`] sockets, [`process`] and, for any other blocking call, [`threadpool::apply`].
+//! - **Parallel, not just concurrent.** Greenlets run on one worker thread per core at once, so
+//!   CPU-bound greenlets use every core (no GIL, no need for processes) and shared data needs a
+//!   lock or an atomic: between two statements another greenlet may run, on another core.
+//! - **Thread-locals and migration.** A greenlet may resume on a different worker thread after
+//!   any blocking call. Do not keep a reference to a thread-local, or a `std::sync::MutexGuard`,
+//!   across a blocking call of this crate; use [`local::Local`] for per-greenlet values and
+//!   [`sync::Mutex`] for locks held across blocking calls.
+//! - **Kill and timeouts unwind.** [`Greenlet::kill`] and [`with_timeout`] stop a greenlet by
+//!   unwinding it out of its current blocking call, running destructors on the way (gevent raises
+//!   `GreenletExit` or `Timeout` there). The crate therefore needs `panic = "unwind"` (the
+//!   default); with `panic = "abort"` a kill or timeout aborts the process. Code inside a
+//!   greenlet must let these unwinds pass: a `catch_unwind` that swallows every payload would
+//!   also swallow a kill.
+//! - **Errors are values.** A panic in a greenlet is caught and returned by `join` as
+//!   [`JoinError::Panicked`]; it never takes down other greenlets. Timeouts and closed channels
+//!   are `Result`s, not exceptions.
+//! - **The end of `main` ends the program**, greenlets included (there are no non-daemon
+//!   greenlets): join what must finish.
 
 #![warn(missing_docs)]
 

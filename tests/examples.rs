@@ -271,7 +271,14 @@ fn check_lines(name: &str, lines: &[&str]) {
 fn seed_examples_print_what_the_originals_print() {
     check_lines(
         "spawn_join",
-        &["1 from MainThread", "joinall results: [3, 100, 4]"],
+        &[
+            "1 from MainThread",
+            "adder(2, 2) = 4",
+            "Hello",
+            "I live!",
+            "lambda result: 3",
+            "joinall results: [3, 100, 4]",
+        ],
     );
     check_lines("race_condition", &["count is 2 (with a Mutex: always 2)"]);
     check_lines(
@@ -298,6 +305,108 @@ fn seed_examples_print_what_the_originals_print() {
             "try_lock while held: false",
             "try_lock when free: true",
             "counter: 10000",
+        ],
+    );
+}
+
+#[test]
+fn seed_examples_from_the_later_notes() {
+    check_lines(
+        "pool_map",
+        &[
+            "map: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
+            "map_async ready: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
+            "imap_unordered: [10, 20, 30]",
+            "Thread 5: finishing",
+            "executor ran 6 items, at most 3 at once",
+        ],
+    );
+    check_lines(
+        "subprocess",
+        &[
+            "ls exit code: Some(0)",
+            "stdout: HELLO FROM A GREENLET",
+            "stderr: a warning",
+            "retcode = 3",
+        ],
+    );
+    check_lines(
+        "scheduler",
+        &[
+            "events pending: 3",
+            "first ran (due at +100 ms)",
+            "third (enterabs) ran (due at +300 ms)",
+            "all events ran, 3 of 3 no earlier than due",
+            "cancelled event: Killed",
+        ],
+    );
+    let mut events = vec!["A: Hey wait for me, I have to do something", "Ok, I'm done"];
+    events.extend(["Countdown is running", "Countdown starting", "T-minus 1"]);
+    check_lines("events", &events);
+    let out = run("events", &[]);
+    assert_eq!(out.matches("It's about time").count(), 5, "{out}");
+    check_lines(
+        "terminate",
+        &[
+            "10",
+            "join after kill: Killed",
+            "killed countdown cleaned up",
+            "Main thread terminate",
+        ],
+    );
+    check_lines(
+        "periodic_timer",
+        &[
+            "T-minus 10",
+            "T-minus 1",
+            "Counting 0",
+            "Counting 4",
+            "timer stopped",
+        ],
+    );
+    let working: Vec<String> = (0..10).map(|n| format!("Working {n}")).collect();
+    let mut semaphore: Vec<&str> = working.iter().map(String::as_str).collect();
+    semaphore.extend([
+        "10 workers waiting, releasing one permit",
+        "all 10 workers done, permits left: 1",
+        "12 users of a semaphore of 3: at most 3 at once",
+    ]);
+    check_lines("semaphore", &semaphore);
+    check_lines(
+        "priority_queue",
+        &[
+            "waiting getter got: wake-up call",
+            r#"hand-made queue order: ["high", "high, second", "medium", "low"]"#,
+            r#"queue::PriorityQueue order: ["fire alarm", "email", "sweep"]"#,
+        ],
+    );
+    check_lines(
+        "deadlock_avoidance",
+        &[
+            "locks taken in the order given: deadlocked, broken by a timeout: true",
+            "Thread-1 took both locks 10000 times",
+            "Thread-2 took both locks 10000 times",
+            "nested acquire against the order: Lock Order Violation",
+            "nested acquire in order: ok",
+        ],
+    );
+    check_lines(
+        "cpu_parallel",
+        &[
+            "p1: Count value 1",
+            "p2: Count value 20",
+            "p1 and p2 joined",
+        ],
+    );
+    check_lines(
+        "try_queue",
+        &[
+            "put 2: true",
+            "put 3: false",
+            "get: 10 (passed through func)",
+            "get: empty, default -1",
+            "get with no default: None",
+            "polled [0, 1, 2, 3, 4] without ever waiting on the queue",
         ],
     );
 }
