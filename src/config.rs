@@ -25,6 +25,11 @@ pub struct Config {
 
 impl Config {
     /// The number of worker threads; 0 means one per core (the default).
+    ///
+    /// ```
+    /// // In a program's main, before anything else of the crate runs:
+    /// let _ = greenlet::configure(greenlet::Config::default().workers(4));
+    /// ```
     pub fn workers(mut self, n: usize) -> Config {
         self.workers = Some(n);
         self
@@ -33,6 +38,10 @@ impl Config {
     /// The default stack size of new greenlets, in bytes (rounded up to whole pages; clamped to
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)..=[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE) with
     /// a logged warning).
+    ///
+    /// ```
+    /// let _ = greenlet::configure(greenlet::Config::default().stack_size(128 << 10));
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Config {
         self.stack_size = Some(bytes);
         self
@@ -40,6 +49,12 @@ impl Config {
 }
 
 /// [`configure`] was called after the runtime had started.
+///
+/// ```
+/// greenlet::spawn(|| ()).join().unwrap(); // the runtime is running now
+/// let late = greenlet::configure(greenlet::Config::default().workers(1));
+/// assert_eq!(late, Err(greenlet::AlreadyStarted));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlreadyStarted;
 

@@ -25,6 +25,12 @@ pub struct GreenletId(u64);
 
 impl GreenletId {
     /// The id as a number.
+    ///
+    /// ```
+    /// let a = greenlet::spawn(|| ()).id();
+    /// let b = greenlet::spawn(|| ()).id();
+    /// assert_ne!(a.as_u64(), b.as_u64());
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -55,16 +61,32 @@ pub enum JoinError {
 
 impl JoinError {
     /// True for [`JoinError::Panicked`].
+    ///
+    /// ```
+    /// let err = greenlet::spawn(|| panic!("oops")).join().unwrap_err();
+    /// assert!(err.is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked(_))
     }
 
     /// True for [`JoinError::Killed`].
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| greenlet::sleep(std::time::Duration::from_secs(60)));
+    /// g.kill();
+    /// assert!(g.join().unwrap_err().is_killed());
+    /// ```
     pub fn is_killed(&self) -> bool {
         matches!(self, JoinError::Killed)
     }
 
     /// The panic message, when the payload is a string (as with `panic!("...")`).
+    ///
+    /// ```
+    /// let err = greenlet::spawn(|| panic!("disk {} is full", 3)).join().unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("disk 3 is full"));
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             JoinError::Panicked(p) => p
@@ -77,6 +99,15 @@ impl JoinError {
 
     /// Re-raises a panic in the caller (like `std::panic::resume_unwind`); a kill becomes a panic
     /// with a message saying so.
+    ///
+    /// ```
+    /// let caught = std::panic::catch_unwind(|| {
+    ///     if let Err(e) = greenlet::spawn(|| panic!("inner")).join() {
+    ///         e.resume(); // the greenlet's panic continues here
+    ///     }
+    /// });
+    /// assert!(caught.is_err());
+    /// ```
     pub fn resume(self) -> ! {
         match self {
             JoinError::Panicked(p) => std::panic::resume_unwind(p),
@@ -118,6 +149,16 @@ impl std::error::Error for JoinError {}
 ///
 /// Dropping the handle detaches the greenlet: it runs on to its end. A `Greenlet<T>` is `Send`
 /// and `Sync` for `T: Send`, so one may be joined from another greenlet or thread.
+///
+/// ```
+/// use std::time::Duration;
+/// let g = greenlet::spawn(|| {
+///     greenlet::sleep(Duration::from_millis(5));
+///     "done"
+/// });
+/// assert!(!g.is_finished());
+/// assert_eq!(g.join().unwrap(), "done");
+/// ```
 pub struct Greenlet<T> {
     task: TaskRef,
     /// Takes the result out of `task`'s typed body (see `task::take_result`).
@@ -167,6 +208,12 @@ impl<T> Greenlet<T> {
     }
 
     /// Whether the greenlet has ended (returned, panicked or was killed).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| 1);
+    /// g.wait();
+    /// assert!(g.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.task.header.is_done()
     }
@@ -187,11 +234,23 @@ impl<T> Greenlet<T> {
     }
 
     /// The greenlet's id.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(greenlet::current);
+    /// let id = g.id();
+    /// assert_eq!(g.join().unwrap(), Some(id));
+    /// ```
     pub fn id(&self) -> GreenletId {
         GreenletId(self.task.header.id)
     }
 
     /// The name given with [`Builder::name`], if any.
+    ///
+    /// ```
+    /// let named = greenlet::Builder::new().name("fetcher").spawn(|| ()).unwrap();
+    /// assert_eq!(named.name(), Some("fetcher"));
+    /// assert_eq!(greenlet::spawn(|| ()).name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.task.header.name.as_deref()
     }
@@ -240,11 +299,21 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with no name and the default stack size.
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().spawn(|| 7).unwrap();
+    /// assert_eq!(g.join().unwrap(), 7);
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Names the greenlet (shown by [`Greenlet::name`] and in stack overflow reports).
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().name("parser").spawn(|| ()).unwrap();
+    /// assert_eq!(g.name(), Some("parser"));
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
@@ -253,12 +322,31 @@ impl Builder {
     /// The greenlet's stack size in bytes, from
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE);
     /// rounded up to whole pages. Only touched pages use memory.
+    ///
+    /// ```
+    /// // A deep recursion wants a bigger stack than the default.
+    /// fn depth(n: u32) -> u32 {
+    ///     if n == 0 { 0 } else { 1 + depth(n - 1) }
+    /// }
+    /// let g = greenlet::Builder::new()
+    ///     .stack_size(4 << 20)
+    ///     .spawn(|| depth(10_000))
+    ///     .unwrap();
+    /// assert_eq!(g.join().unwrap(), 10_000);
+    /// // Out of range: an error, not a panic.
+    /// assert!(greenlet::Builder::new().stack_size(usize::MAX).spawn(|| ()).is_err());
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
     }
 
     /// Spawns the greenlet. Fails with `InvalidInput` if the stack size is out of range.
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().name("adder").spawn(|| 2 + 2).unwrap();
+    /// assert_eq!(g.join().unwrap(), 4);
+    /// ```
     pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -268,6 +356,16 @@ impl Builder {
     }
 
     /// Spawns the greenlet to start no earlier than `delay` from now (see [`spawn_later`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let start = Instant::now();
+    /// let g = greenlet::Builder::new()
+    ///     .name("later")
+    ///     .spawn_later(Duration::from_millis(5), move || start.elapsed())
+    ///     .unwrap();
+    /// assert!(g.join().unwrap() >= Duration::from_millis(5));
+    /// ```
     pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + Send + 'static,

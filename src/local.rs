@@ -70,6 +70,13 @@ pub struct Local<T: Send + 'static> {
 
 impl<T: Send + 'static> Local<T> {
     /// A per-greenlet value made by `init` on each greenlet's first use.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// static CALLS: greenlet::local::Local<Cell<u32>> = greenlet::local::Local::new(|| Cell::new(0));
+    /// CALLS.with(|c| c.set(c.get() + 1));
+    /// assert_eq!(CALLS.with(Cell::get), 1);
+    /// ```
     pub const fn new(init: fn() -> T) -> Local<T> {
         Local {
             init,
@@ -93,6 +100,16 @@ impl<T: Send + 'static> Local<T> {
     }
 
     /// Calls `f` with the calling greenlet's value (or the calling thread's, on a plain thread).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use greenlet::local::Local;
+    /// static LOG: Local<RefCell<Vec<&str>>> = Local::new(|| RefCell::new(Vec::new()));
+    /// LOG.with(|log| log.borrow_mut().push("main"));
+    /// let other = greenlet::spawn(|| LOG.with(|log| log.borrow().len())); // its own, empty value
+    /// assert_eq!(other.join().unwrap(), 0);
+    /// assert_eq!(LOG.with(|log| log.borrow().clone()), ["main"]);
+    /// ```
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let key = self.key();
         let value: *const T = match runtime::current_task_ptr() {

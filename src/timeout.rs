@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 use crate::park::{TimeoutFrame, TimeoutUnwind};
 
 /// The error of [`with_timeout`]: the deadline passed while the closure was blocked.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = greenlet::with_timeout(Duration::from_millis(5), || greenlet::sleep(Duration::from_secs(60)));
+/// assert_eq!(r, Err(greenlet::Timeout));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Timeout;
 

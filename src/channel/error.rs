@@ -3,10 +3,26 @@
 use std::fmt;
 
 /// `send` failed because every receiver is gone; the message is handed back.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::unbounded();
+/// drop(rx);
+/// let err = tx.send("lost?").unwrap_err();
+/// assert_eq!(err.0, "lost?"); // the value comes back
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
 /// Why `try_send` did not send; the message is handed back.
+///
+/// ```
+/// use greenlet::channel::{bounded, TrySendError};
+/// let (tx, rx) = bounded(1);
+/// tx.try_send(1).unwrap();
+/// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+/// drop(rx);
+/// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// The channel is full (or, for `bounded(0)`, no receiver is waiting).
@@ -16,6 +32,14 @@ pub enum TrySendError<T> {
 }
 
 /// Why `send_timeout` did not send; the message is handed back.
+///
+/// ```
+/// use std::time::Duration;
+/// use greenlet::channel::{bounded, SendTimeoutError};
+/// let (tx, _rx) = bounded(0); // nobody receives
+/// let r = tx.send_timeout(5, Duration::from_millis(2));
+/// assert_eq!(r, Err(SendTimeoutError::Timeout(5)));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SendTimeoutError<T> {
     /// The timeout passed with the channel still full.
@@ -25,10 +49,24 @@ pub enum SendTimeoutError<T> {
 }
 
 /// `recv` failed: every sender is gone and the channel is empty.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::unbounded::<i32>();
+/// drop(tx);
+/// assert_eq!(rx.recv(), Err(greenlet::channel::RecvError));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError;
 
 /// Why `try_recv` returned no message.
+///
+/// ```
+/// use greenlet::channel::{unbounded, TryRecvError};
+/// let (tx, rx) = unbounded::<i32>();
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing is queued right now.
@@ -38,6 +76,15 @@ pub enum TryRecvError {
 }
 
 /// Why `recv_timeout` returned no message.
+///
+/// ```
+/// use std::time::Duration;
+/// use greenlet::channel::{unbounded, RecvTimeoutError};
+/// let (tx, rx) = unbounded::<i32>();
+/// assert_eq!(rx.recv_timeout(Duration::from_millis(2)), Err(RecvTimeoutError::Timeout));
+/// drop(tx);
+/// assert_eq!(rx.recv_timeout(Duration::from_millis(2)), Err(RecvTimeoutError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// The timeout passed with nothing queued.
@@ -48,6 +95,13 @@ pub enum RecvTimeoutError {
 
 impl<T> SendTimeoutError<T> {
     /// The message that was not sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = greenlet::channel::bounded(0);
+    /// let err = tx.send_timeout(String::from("kept"), Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(err.into_inner(), "kept");
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             SendTimeoutError::Timeout(v) | SendTimeoutError::Disconnected(v) => v,
@@ -57,6 +111,13 @@ impl<T> SendTimeoutError<T> {
 
 impl<T> TrySendError<T> {
     /// The message that was not sent.
+    ///
+    /// ```
+    /// use greenlet::channel::bounded;
+    /// let (tx, _rx) = bounded(1);
+    /// tx.try_send(1).unwrap();
+    /// assert_eq!(tx.try_send(2).unwrap_err().into_inner(), 2);
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             TrySendError::Full(v) | TrySendError::Disconnected(v) => v,

@@ -154,11 +154,39 @@ fn deadline(timeout: Duration) -> Wait {
 }
 
 /// The sending half of a channel. Clone it for more producers.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::unbounded();
+/// for id in 0..3 {
+///     let tx = tx.clone(); // one per producer
+///     greenlet::spawn(move || tx.send(id).unwrap());
+/// }
+/// drop(tx); // receivers stop once every sender is gone
+/// let mut got: Vec<i32> = rx.iter().collect();
+/// got.sort();
+/// assert_eq!(got, [0, 1, 2]);
+/// ```
 pub struct Sender<T> {
     chan: Arc<Flavor<T>>,
 }
 
 /// The receiving half of a channel. Clone it for more consumers: each message goes to one.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::bounded(8);
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let rx = rx.clone(); // each message goes to one of the clones
+///         greenlet::spawn(move || rx.iter().count())
+///     })
+///     .collect();
+/// for i in 0..100 {
+///     tx.send(i).unwrap();
+/// }
+/// drop(tx);
+/// let total: usize = greenlet::joinall(workers).into_iter().map(Result::unwrap).sum();
+/// assert_eq!(total, 100);
+/// ```
 pub struct Receiver<T> {
     chan: Arc<Flavor<T>>,
 }
@@ -166,6 +194,13 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends a message, waiting while the channel is full (for a receiver when `cap == 0`).
     /// Fails, handing the message back, when every receiver is gone.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::bounded(0); // rendezvous
+    /// let receiver = greenlet::spawn(move || rx.recv().unwrap());
+    /// tx.send("hand-off").unwrap(); // waits until the receiver takes it
+    /// assert_eq!(receiver.join().unwrap(), "hand-off");
+    /// ```
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.chan
             .send(value, Wait::Until(None))
@@ -208,16 +243,33 @@ impl<T> Sender<T> {
     }
 
     /// How many messages are buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = greenlet::channel::bounded(4);
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(tx.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.len()
     }
 
     /// Whether no message is buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = greenlet::channel::unbounded::<u8>();
+    /// assert!(tx.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The capacity; `None` for an unbounded channel.
+    ///
+    /// ```
+    /// assert_eq!(greenlet::channel::bounded::<u8>(3).0.capacity(), Some(3));
+    /// assert_eq!(greenlet::channel::unbounded::<u8>().0.capacity(), None);
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         self.chan.capacity()
     }
@@ -226,6 +278,13 @@ impl<T> Sender<T> {
 impl<T> Receiver<T> {
     /// Receives a message, waiting until one arrives. Fails once every sender is gone and the
     /// channel is empty.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::unbounded();
+    /// greenlet::spawn(move || tx.send(42).unwrap());
+    /// assert_eq!(rx.recv(), Ok(42)); // waits for the message
+    /// assert!(rx.recv().is_err()); // then the sender is gone
+    /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
     }
@@ -262,26 +321,58 @@ impl<T> Receiver<T> {
     }
 
     /// A blocking iterator over received messages; ends when every sender is gone.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::unbounded();
+    /// greenlet::spawn(move || {
+    ///     for i in 1..=3 {
+    ///         tx.send(i).unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(rx.iter().sum::<i32>(), 6); // ends when the sender is dropped
+    /// ```
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { rx: self }
     }
 
     /// A non-blocking iterator over the messages ready now.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]); // never waits
+    /// ```
     pub fn try_iter(&self) -> TryIter<'_, T> {
         TryIter { rx: self }
     }
 
     /// How many messages are buffered.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::unbounded();
+    /// tx.send(()).unwrap();
+    /// assert_eq!(rx.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.len()
     }
 
     /// Whether no message is buffered.
+    ///
+    /// ```
+    /// let (_tx, rx) = greenlet::channel::bounded::<u8>(1);
+    /// assert!(rx.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The capacity; `None` for an unbounded channel.
+    ///
+    /// ```
+    /// assert_eq!(greenlet::channel::bounded::<u8>(0).1.capacity(), Some(0));
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         self.chan.capacity()
     }
@@ -330,6 +421,15 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 /// A blocking iterator over a [`Receiver`]'s messages.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::unbounded();
+/// tx.send('a').unwrap();
+/// drop(tx);
+/// let mut it = rx.iter();
+/// assert_eq!(it.next(), Some('a'));
+/// assert_eq!(it.next(), None);
+/// ```
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
@@ -342,6 +442,14 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// An owning blocking iterator over a [`Receiver`]'s messages.
+///
+/// ```
+/// let (tx, rx) = greenlet::channel::unbounded();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// let all: Vec<i32> = rx.into_iter().collect();
+/// assert_eq!(all, [1]);
+/// ```
 pub struct IntoIter<T> {
     rx: Receiver<T>,
 }
@@ -354,6 +462,11 @@ impl<T> Iterator for IntoIter<T> {
 }
 
 /// A non-blocking iterator over a [`Receiver`]'s ready messages.
+///
+/// ```
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// assert_eq!(rx.try_iter().next(), None); // empty: ends at once
+/// ```
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
 }

@@ -41,10 +41,24 @@ pub(crate) const GUARD: usize = 4096;
 pub(crate) const RESERVED: usize = 64;
 /// The default usable size of a greenlet's stack: 256 KiB of address space, committed lazily.
 /// Enough for debug builds and deep library calls; a parked greenlet typically touches one page.
+///
+/// ```
+/// assert_eq!(greenlet::DEFAULT_STACK_SIZE, 256 << 10);
+/// ```
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// The smallest stack size accepted by [`Builder::stack_size`](crate::Builder::stack_size).
+///
+/// ```
+/// let too_small = greenlet::Builder::new().stack_size(greenlet::MIN_STACK_SIZE / 2).spawn(|| ());
+/// assert!(too_small.is_err());
+/// ```
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest stack size accepted by [`Builder::stack_size`](crate::Builder::stack_size).
+///
+/// ```
+/// let too_big = greenlet::Builder::new().stack_size(greenlet::MAX_STACK_SIZE + 1).spawn(|| ());
+/// assert!(too_big.is_err());
+/// ```
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// How many stacks one mapping holds (fewer when stacks are large).
 const CHUNK_STACKS: usize = 64;

@@ -187,6 +187,15 @@ impl Drop for Slot {
 /// The results of `imap_unordered`, in the order the greenlets finish.
 ///
 /// A panic in the mapped function resumes in the caller when the iterator reaches it.
+///
+/// ```
+/// let pool = greenlet::pool::Pool::new(2);
+/// let results = pool.imap_unordered(|ms: u64| {
+///     greenlet::sleep(std::time::Duration::from_millis(ms));
+///     ms
+/// }, [20, 1]);
+/// assert_eq!(results.collect::<Vec<_>>(), [1, 20]); // fastest first
+/// ```
 pub struct ImapUnordered<T> {
     rx: channel::Receiver<Result<T, Box<dyn Any + Send>>>,
 }
@@ -209,9 +218,15 @@ impl<T> fmt::Debug for ImapUnordered<T> {
 
 /// The methods Pool and Group share, delegating to their tracker.
 macro_rules! tracked_methods {
-    ($name:ident, $spawn_doc:expr, $map_doc:expr) => {
+    ($name:ident, $make:literal, $spawn_doc:expr, $map_doc:expr) => {
         impl $name {
             #[doc = $spawn_doc]
+            ///
+            /// ```
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// let g = group.spawn(|| 2 + 2);
+            /// assert_eq!(g.join().unwrap(), 4);
+            /// ```
             pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
             where
                 F: FnOnce() -> T + Send + 'static,
@@ -221,6 +236,11 @@ macro_rules! tracked_methods {
             }
 
             #[doc = $map_doc]
+            ///
+            /// ```
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// assert_eq!(group.map(|s: &str| s.len(), ["a", "bb", "ccc"]), [1, 2, 3]);
+            /// ```
             pub fn map<F, I, T>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<T>
             where
                 F: Fn(I) -> T + Send + Sync + 'static,
@@ -253,22 +273,55 @@ macro_rules! tracked_methods {
             }
 
             /// Waits until every greenlet spawned here has finished.
+            ///
+            /// ```
+            /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+            /// use std::sync::Arc;
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// let done = Arc::new(AtomicUsize::new(0));
+            /// for _ in 0..5 {
+            ///     let done = done.clone();
+            ///     group.spawn(move || done.fetch_add(1, SeqCst));
+            /// }
+            /// group.join();
+            /// assert_eq!(done.load(SeqCst), 5);
+            /// ```
             pub fn join(&self) {
                 self.tracker.join()
             }
 
             /// Kills every greenlet spawned here and returns once all are dead.
+            ///
+            /// ```
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// let g = group.spawn(|| greenlet::sleep(std::time::Duration::from_secs(3600)));
+            /// group.kill();
+            /// assert!(g.join().unwrap_err().is_killed());
+            /// assert!(group.is_empty());
+            /// ```
             pub fn kill(&self) {
                 self.tracker.kill()
             }
 
             /// How many greenlets spawned here have not finished yet (for a Pool, never more
             /// than its size).
+            ///
+            /// ```
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// let g = group.spawn(|| greenlet::sleep(std::time::Duration::from_millis(20)));
+            /// assert_eq!(group.len(), 1);
+            /// g.join().unwrap();
+            /// ```
             pub fn len(&self) -> usize {
                 self.tracker.len()
             }
 
             /// Whether no greenlet spawned here is running.
+            ///
+            /// ```
+            #[doc = concat!("let group = greenlet::pool::", $make, ";")]
+            /// assert!(group.is_empty());
+            /// ```
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
             }
@@ -296,6 +349,11 @@ impl Pool {
     ///
     /// # Panics
     /// If `size` is 0: such a pool could never run anything.
+    ///
+    /// ```
+    /// let pool = greenlet::pool::Pool::new(3);
+    /// assert_eq!(pool.size(), 3);
+    /// ```
     pub fn new(size: usize) -> Pool {
         assert!(size >= 1, "a Pool needs a size of at least 1");
         Pool {
@@ -304,6 +362,13 @@ impl Pool {
     }
 
     /// How many more greenlets could start now without waiting.
+    ///
+    /// ```
+    /// let pool = greenlet::pool::Pool::new(2);
+    /// let g = pool.spawn(|| greenlet::sleep(std::time::Duration::from_millis(20)));
+    /// assert_eq!(pool.free_count(), 1);
+    /// g.join().unwrap();
+    /// ```
     pub fn free_count(&self) -> usize {
         self.tracker
             .slots
@@ -312,6 +377,10 @@ impl Pool {
     }
 
     /// The pool's size.
+    ///
+    /// ```
+    /// assert_eq!(greenlet::pool::Pool::new(8).size(), 8);
+    /// ```
     pub fn size(&self) -> usize {
         self.tracker.size
     }
@@ -319,6 +388,7 @@ impl Pool {
 
 tracked_methods!(
     Pool,
+    "Pool::new(2)",
     "Spawns `f` in the pool, first waiting while the pool is full.",
     "Runs `f` on every item in the pool and returns the results in input order. A panic in `f` \
      resumes here once the other items are done."
@@ -352,6 +422,13 @@ pub struct Group {
 
 impl Group {
     /// An empty group.
+    ///
+    /// ```
+    /// let group = greenlet::pool::Group::new();
+    /// let handles: Vec<_> = (0..100).map(|i| group.spawn(move || i)).collect();
+    /// group.join(); // no size limit: all 100 ran at once
+    /// assert_eq!(greenlet::joinall(handles).len(), 100);
+    /// ```
     pub fn new() -> Group {
         Group {
             tracker: Arc::new(Tracker::new(None)),
@@ -361,6 +438,7 @@ impl Group {
 
 tracked_methods!(
     Group,
+    "Group::new()",
     "Spawns `f` as a member of the group.",
     "Runs `f` on every item, one greenlet each, and returns the results in input order. A panic \
      in `f` resumes here once the other items are done."

@@ -103,6 +103,14 @@ macro_rules! queue_type {
 
         impl<T: $($bound)*> $name<T> {
             /// A queue with no size limit: `put` never waits.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// for i in 0..1000 {
+            ///     q.put(i); // never waits
+            /// }
+            /// assert_eq!(q.len(), 1000);
+            /// ```
             pub fn unbounded() -> Self {
                 $name { inner: Inner::new(<$store>::new(), None) }
             }
@@ -111,21 +119,49 @@ macro_rules! queue_type {
             ///
             /// # Panics
             /// If `n` is 0 (use `unbounded()` for no limit).
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::<u8>::bounded(2);")]
+            /// assert_eq!(q.capacity(), Some(2));
+            /// ```
             pub fn bounded(n: usize) -> Self {
                 $name { inner: Inner::new(<$store>::new(), Some(check_capacity(n))) }
             }
 
             /// Puts an item, waiting while the queue is full.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::bounded(1);")]
+            /// q.put(1);
+            /// let q2 = q.clone();
+            /// let putter = greenlet::spawn(move || q2.put(2)); // waits for room
+            /// assert_eq!(q.get(), 1);
+            /// putter.join().unwrap();
+            /// assert_eq!(q.get(), 2);
+            /// ```
             pub fn put(&self, item: T) {
                 self.inner.put(item)
             }
 
             /// Puts an item if there is room now; hands it back otherwise.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::bounded(1);")]
+            /// assert_eq!(q.try_put(1), Ok(()));
+            /// assert_eq!(q.try_put(2), Err(2)); // full: put_nowait's queue.Full
+            /// ```
             pub fn try_put(&self, item: T) -> Result<(), T> {
                 self.inner.put_wait(item, Wait::Never)
             }
 
             /// Puts an item, waiting at most `timeout` for room; hands it back on timeout.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::bounded(1);")]
+            /// q.put(1);
+            /// assert_eq!(q.put_timeout(2, Duration::from_millis(2)), Err(2));
+            /// ```
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
                 self.inner.put_wait(item, deadline(timeout))
             }
@@ -137,11 +173,24 @@ macro_rules! queue_type {
             }
 
             /// Takes an item if there is one now.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// assert_eq!(q.try_get(), None); // get_nowait's queue.Empty
+            /// q.put(5);
+            /// assert_eq!(q.try_get(), Some(5));
+            /// ```
             pub fn try_get(&self) -> Option<T> {
                 self.inner.get_wait(Wait::Never)
             }
 
             /// Takes an item, waiting at most `timeout`.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::<u8>::unbounded();")]
+            /// assert_eq!(q.get_timeout(Duration::from_millis(2)), None);
+            /// ```
             pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
                 self.inner.get_wait(deadline(timeout))
             }
@@ -150,36 +199,88 @@ macro_rules! queue_type {
             ///
             /// # Panics
             /// If called more times than items were put (Python's `ValueError`).
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// q.put(1);
+            /// let _item = q.get();
+            /// q.task_done(); // the item is processed
+            /// q.join(); // returns at once: nothing outstanding
+            /// ```
             pub fn task_done(&self) {
                 self.inner.task_done()
             }
 
             /// Waits until every item put has been marked done with `task_done`.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// for i in 0..10 {
+            ///     q.put(i);
+            /// }
+            /// let worker = q.clone();
+            /// greenlet::spawn(move || loop {
+            ///     let _item = worker.get();
+            ///     worker.task_done();
+            /// });
+            /// q.join(); // every item was taken and marked done
+            /// assert!(q.is_empty());
+            /// ```
             pub fn join(&self) {
                 self.inner.chan.join(None);
             }
 
             /// Like [`join`](Self::join), for at most `timeout`; true when all were done.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// q.put(1); // nobody processes it
+            /// assert!(!q.join_timeout(Duration::from_millis(2)));
+            /// ```
             pub fn join_timeout(&self, timeout: Duration) -> bool {
                 self.inner.chan.join(Instant::now().checked_add(timeout))
             }
 
             /// How many items are queued.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::unbounded();")]
+            /// q.put(1);
+            /// q.put(2);
+            /// assert_eq!(q.len(), 2);
+            /// ```
             pub fn len(&self) -> usize {
                 self.inner.chan.len()
             }
 
             /// Whether no item is queued.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::<i32>::unbounded();")]
+            /// assert!(q.is_empty());
+            /// ```
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
             }
 
             /// Whether a bounded queue holds as many items as it may.
+            ///
+            /// ```
+            #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::bounded(1);")]
+            /// assert!(!q.is_full());
+            /// q.put(1);
+            /// assert!(q.is_full());
+            /// ```
             pub fn is_full(&self) -> bool {
                 self.capacity().is_some_and(|cap| self.len() >= cap)
             }
 
             /// The size limit; `None` when unbounded.
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(greenlet::queue::", stringify!($name), "::<u8>::unbounded().capacity(), None);")]
+            /// ```
             pub fn capacity(&self) -> Option<usize> {
                 self.inner.chan.capacity()
             }

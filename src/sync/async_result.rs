@@ -37,6 +37,11 @@ fn waiters<T>(s: &mut State<T>) -> &mut WaitList {
 
 impl<T: Clone> AsyncResult<T> {
     /// A new result with no value yet.
+    ///
+    /// ```
+    /// let r = greenlet::sync::AsyncResult::<i32>::new();
+    /// assert!(!r.is_ready());
+    /// ```
     pub const fn new() -> AsyncResult<T> {
         AsyncResult {
             state: StdMutex::new(State {
@@ -47,6 +52,13 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     /// Sets the value if none is set yet, and wakes every waiter.
+    ///
+    /// ```
+    /// let r = greenlet::sync::AsyncResult::new();
+    /// r.set("first");
+    /// r.set("second"); // ignored: the first value stays
+    /// assert_eq!(r.get(), "first");
+    /// ```
     pub fn set(&self, value: T) {
         let mut s = lock(&self.state);
         if s.value.is_none() {
@@ -56,6 +68,14 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     /// Waits for the value and returns a copy.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let r = Arc::new(greenlet::sync::AsyncResult::new());
+    /// let r2 = r.clone();
+    /// greenlet::spawn(move || r2.set(6 * 7));
+    /// assert_eq!(r.get(), 42); // waits for the value
+    /// ```
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("waiting without a deadline ends with a value")
@@ -83,11 +103,25 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     /// The value if it is set.
+    ///
+    /// ```
+    /// let r = greenlet::sync::AsyncResult::new();
+    /// assert_eq!(r.try_get(), None);
+    /// r.set('x');
+    /// assert_eq!(r.try_get(), Some('x'));
+    /// ```
     pub fn try_get(&self) -> Option<T> {
         lock(&self.state).value.clone()
     }
 
     /// Whether the value is set.
+    ///
+    /// ```
+    /// let r = greenlet::sync::AsyncResult::new();
+    /// assert!(!r.is_ready());
+    /// r.set(());
+    /// assert!(r.is_ready());
+    /// ```
     pub fn is_ready(&self) -> bool {
         lock(&self.state).value.is_some()
     }

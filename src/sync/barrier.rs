@@ -40,11 +40,29 @@ fn waiters(s: &mut State) -> &mut WaitList {
 }
 
 /// What [`Barrier::wait`] returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// let barrier = Arc::new(greenlet::sync::Barrier::new(3));
+/// let parties: Vec<_> = (0..3)
+///     .map(|_| {
+///         let b = barrier.clone();
+///         greenlet::spawn(move || b.wait().is_leader())
+///     })
+///     .collect();
+/// let leaders = greenlet::joinall(parties).into_iter().filter(|r| *r.as_ref().unwrap()).count();
+/// assert_eq!(leaders, 1); // exactly one per generation
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BarrierWaitResult(bool);
 
 impl BarrierWaitResult {
     /// True for exactly one party of each round: the one whose arrival released it.
+    ///
+    /// ```
+    /// let barrier = greenlet::sync::Barrier::new(1);
+    /// assert!(barrier.wait().is_leader()); // a party of one leads every generation
+    /// ```
     pub fn is_leader(&self) -> bool {
         self.0
     }
@@ -52,6 +70,11 @@ impl BarrierWaitResult {
 
 impl Barrier {
     /// A barrier for `n` parties (`0` behaves like `1`, as in std).
+    ///
+    /// ```
+    /// let barrier = greenlet::sync::Barrier::new(2);
+    /// # let _ = barrier;
+    /// ```
     pub fn new(n: usize) -> Barrier {
         Barrier {
             n: n.max(1),
@@ -64,6 +87,15 @@ impl Barrier {
     }
 
     /// Waits until `n` parties have called `wait` in this round.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let barrier = Arc::new(greenlet::sync::Barrier::new(2));
+    /// let b = barrier.clone();
+    /// let other = greenlet::spawn(move || b.wait());
+    /// barrier.wait(); // returns when both have arrived
+    /// other.join().unwrap();
+    /// ```
     pub fn wait(&self) -> BarrierWaitResult {
         self.wait_until(None)
             .expect("waiting without a deadline ends with the round")
@@ -71,6 +103,13 @@ impl Barrier {
 
     /// Like [`wait`](Barrier::wait) for at most `timeout`; `None` if the round did not fill in
     /// time (this party then leaves the round).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let barrier = greenlet::sync::Barrier::new(2);
+    /// // Nobody else comes: give up after 5 ms.
+    /// assert!(barrier.wait_timeout(Duration::from_millis(5)).is_none());
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
         self.wait_until(Instant::now().checked_add(timeout))
     }

@@ -40,6 +40,11 @@ fn list(w: &mut WaitList) -> &mut WaitList {
 
 impl Condvar {
     /// A new condition variable.
+    ///
+    /// ```
+    /// let cv = greenlet::sync::Condvar::new();
+    /// cv.notify_all(); // nobody waits: nothing happens
+    /// ```
     pub const fn new() -> Condvar {
         Condvar {
             waiters: StdMutex::new(WaitList::new()),
@@ -47,6 +52,22 @@ impl Condvar {
     }
 
     /// Releases the guard's mutex, waits for a notification, and locks the mutex again.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use greenlet::sync::{Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    /// let p = pair.clone();
+    /// greenlet::spawn(move || {
+    ///     *p.0.lock() = true;
+    ///     p.1.notify_one();
+    /// });
+    /// let (ready, cv) = &*pair;
+    /// let mut guard = ready.lock();
+    /// while !*guard {
+    ///     guard = cv.wait(guard); // unlocks while waiting, locks again before returning
+    /// }
+    /// ```
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.wait_until(guard, None).0
     }
@@ -69,6 +90,21 @@ impl Condvar {
     }
 
     /// Waits while `condition` holds, re-checking after each notification.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use greenlet::sync::{Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(0), Condvar::new()));
+    /// let p = pair.clone();
+    /// greenlet::spawn(move || {
+    ///     for _ in 0..3 {
+    ///         *p.0.lock() += 1;
+    ///         p.1.notify_all();
+    ///     }
+    /// });
+    /// let guard = pair.1.wait_while(pair.0.lock(), |n| *n < 3);
+    /// assert_eq!(*guard, 3);
+    /// ```
     pub fn wait_while<'a, T: ?Sized>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -93,11 +129,40 @@ impl Condvar {
     }
 
     /// Wakes one waiter (the longest waiting), if any.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use greenlet::sync::{Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    /// let p = pair.clone();
+    /// let consumer = greenlet::spawn(move || {
+    ///     let guard = p.1.wait_while(p.0.lock(), |q: &mut Vec<i32>| q.is_empty());
+    ///     guard[0]
+    /// });
+    /// pair.0.lock().push(7);
+    /// pair.1.notify_one();
+    /// assert_eq!(consumer.join().unwrap(), 7);
+    /// ```
     pub fn notify_one(&self) {
         lock(&self.waiters).wake_one();
     }
 
     /// Wakes every waiter.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use greenlet::sync::{Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    /// let waiters: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let p = pair.clone();
+    ///         greenlet::spawn(move || drop(p.1.wait_while(p.0.lock(), |go| !*go)))
+    ///     })
+    ///     .collect();
+    /// *pair.0.lock() = true;
+    /// pair.1.notify_all(); // every waiter re-checks and returns
+    /// greenlet::joinall(waiters);
+    /// ```
     pub fn notify_all(&self) {
         lock(&self.waiters).wake_all();
     }

@@ -38,6 +38,11 @@ pub struct Event {
 
 impl Event {
     /// A new, clear event.
+    ///
+    /// ```
+    /// let e = greenlet::sync::Event::new();
+    /// assert!(!e.is_set());
+    /// ```
     pub const fn new() -> Event {
         Event {
             state: AtomicU64::new(0),
@@ -46,6 +51,16 @@ impl Event {
     }
 
     /// Sets the flag and wakes every waiter.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let e = Arc::new(greenlet::sync::Event::new());
+    /// let e2 = e.clone();
+    /// let waiter = greenlet::spawn(move || e2.wait());
+    /// e.set(); // wakes the waiter
+    /// waiter.join().unwrap();
+    /// assert!(e.is_set());
+    /// ```
     pub fn set(&self) {
         let mut cur = self.state.load(SeqCst);
         loop {
@@ -64,16 +79,42 @@ impl Event {
     }
 
     /// Clears the flag; later waiters wait for the next `set`.
+    ///
+    /// ```
+    /// let e = greenlet::sync::Event::new();
+    /// e.set();
+    /// e.clear();
+    /// assert!(!e.is_set());
+    /// ```
     pub fn clear(&self) {
         self.state.fetch_and(!1, SeqCst);
     }
 
     /// Whether the flag is set.
+    ///
+    /// ```
+    /// let e = greenlet::sync::Event::new();
+    /// assert!(!e.is_set());
+    /// e.set();
+    /// assert!(e.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.state.load(SeqCst) & 1 == 1
     }
 
     /// Waits until the flag is set.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let started = Arc::new(greenlet::sync::Event::new());
+    /// let s = started.clone();
+    /// let worker = greenlet::spawn(move || {
+    ///     s.set(); // "I am running"
+    ///     greenlet::sleep(Duration::from_millis(5));
+    /// });
+    /// started.wait(); // returns once the worker has started
+    /// worker.join().unwrap();
+    /// ```
     pub fn wait(&self) {
         self.wait_deadline(None);
     }

@@ -58,6 +58,12 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
+    ///
+    /// ```
+    /// static COUNTER: greenlet::sync::Mutex<u32> = greenlet::sync::Mutex::new(0);
+    /// *COUNTER.lock() += 1;
+    /// assert_eq!(*COUNTER.lock(), 1);
+    /// ```
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             state: StdMutex::new(State {
@@ -69,6 +75,12 @@ impl<T> Mutex<T> {
     }
 
     /// The value, consuming the mutex.
+    ///
+    /// ```
+    /// let m = greenlet::sync::Mutex::new(vec![1]);
+    /// m.lock().push(2);
+    /// assert_eq!(m.into_inner(), [1, 2]);
+    /// ```
     pub fn into_inner(self) -> T {
         self.value.into_inner()
     }
@@ -76,6 +88,24 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks, waiting as long as it takes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let total = Arc::new(greenlet::sync::Mutex::new(0));
+    /// let adders: Vec<_> = (0..10)
+    ///     .map(|_| {
+    ///         let total = total.clone();
+    ///         greenlet::spawn(move || {
+    ///             let mut t = total.lock();
+    ///             let read = *t;
+    ///             greenlet::yield_now(); // others run, but cannot get in between
+    ///             *t = read + 1;
+    ///         })
+    ///     })
+    ///     .collect();
+    /// greenlet::joinall(adders);
+    /// assert_eq!(*total.lock(), 10);
+    /// ```
     pub fn lock(&self) -> MutexGuard<'_, T> {
         self.lock_until(None)
             .expect("waiting without a deadline ends locked")
@@ -100,6 +130,15 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Locks, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let m = greenlet::sync::Mutex::new(());
+    /// let held = m.lock();
+    /// assert!(m.lock_timeout(Duration::from_millis(5)).is_none());
+    /// drop(held);
+    /// assert!(m.lock_timeout(Duration::from_millis(5)).is_some());
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         self.lock_until(Instant::now().checked_add(timeout))
     }
@@ -118,11 +157,25 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// The value, through exclusive access to the mutex (no locking needed).
+    ///
+    /// ```
+    /// let mut m = greenlet::sync::Mutex::new(1);
+    /// *m.get_mut() += 1; // no locking: `&mut` proves nobody else holds it
+    /// assert_eq!(*m.lock(), 2);
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.value.get_mut()
     }
 
     /// Whether the mutex is locked right now.
+    ///
+    /// ```
+    /// let m = greenlet::sync::Mutex::new(());
+    /// let guard = m.lock();
+    /// assert!(m.is_locked());
+    /// drop(guard);
+    /// assert!(!m.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         lock(&self.state).locked
     }
@@ -158,6 +211,15 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 }
 
 /// Access to a [`Mutex`]'s value; unlocks (handing the lock to the next waiter) when dropped.
+///
+/// ```
+/// let m = greenlet::sync::Mutex::new(String::new());
+/// {
+///     let mut guard = m.lock();
+///     guard.push_str("hi"); // DerefMut to the value
+/// } // unlocked here
+/// assert_eq!(*m.lock(), "hi");
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,

@@ -47,6 +47,11 @@ fn waiters(s: &mut State) -> &mut WaitList {
 
 impl Semaphore {
     /// A semaphore with `permits` permits.
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(2);
+    /// assert_eq!(s.available_permits(), 2);
+    /// ```
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
             state: StdMutex::new(State {
@@ -57,12 +62,40 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting as long as it takes; it returns when the permit is dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// // At most two greenlets inside at once.
+    /// let sem = Arc::new(greenlet::sync::Semaphore::new(2));
+    /// let inside = Arc::new(AtomicUsize::new(0));
+    /// let users: Vec<_> = (0..6)
+    ///     .map(|_| {
+    ///         let (sem, inside) = (sem.clone(), inside.clone());
+    ///         greenlet::spawn(move || {
+    ///             let _permit = sem.acquire();
+    ///             assert!(inside.fetch_add(1, SeqCst) < 2);
+    ///             greenlet::sleep(std::time::Duration::from_millis(1));
+    ///             inside.fetch_sub(1, SeqCst);
+    ///         })
+    ///     })
+    ///     .collect();
+    /// assert!(greenlet::joinall(users).iter().all(Result::is_ok));
+    /// ```
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         self.acquire_until(None)
             .expect("waiting without a deadline ends with a permit")
     }
 
     /// Takes a permit if one is free now.
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(1);
+    /// let p = s.try_acquire().unwrap();
+    /// assert!(s.try_acquire().is_none());
+    /// drop(p);
+    /// assert!(s.try_acquire().is_some());
+    /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         let mut s = lock(&self.state);
         if s.permits == 0 {
@@ -100,11 +133,23 @@ impl Semaphore {
     }
 
     /// How many permits are free now.
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(3);
+    /// let _p = s.acquire();
+    /// assert_eq!(s.available_permits(), 2);
+    /// ```
     pub fn available_permits(&self) -> usize {
         lock(&self.state).permits
     }
 
     /// Adds `n` permits: each goes to a waiter if one is parked, else to the count.
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(0);
+    /// s.add_permits(2); // like calling release() twice
+    /// assert_eq!(s.available_permits(), 2);
+    /// ```
     pub fn add_permits(&self, n: usize) {
         let mut s = lock(&self.state);
         for _ in 0..n {
@@ -115,6 +160,11 @@ impl Semaphore {
     }
 
     /// How many greenlets or threads wait for a permit.
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(1);
+    /// assert_eq!(s.waiting(), 0);
+    /// ```
     pub fn waiting(&self) -> usize {
         lock(&self.state).waiters.len()
     }
@@ -129,6 +179,15 @@ impl fmt::Debug for Semaphore {
 }
 
 /// A permit of a [`Semaphore`]; gives it back when dropped.
+///
+/// ```
+/// let s = greenlet::sync::Semaphore::new(1);
+/// {
+///     let _permit = s.acquire();
+///     assert_eq!(s.available_permits(), 0);
+/// } // released here
+/// assert_eq!(s.available_permits(), 1);
+/// ```
 #[must_use = "the permit is given back as soon as it is dropped"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
@@ -136,6 +195,12 @@ pub struct SemaphorePermit<'a> {
 
 impl SemaphorePermit<'_> {
     /// Keeps the permit taken for good (it is not given back).
+    ///
+    /// ```
+    /// let s = greenlet::sync::Semaphore::new(2);
+    /// s.acquire().forget(); // the permit is gone for good
+    /// assert_eq!(s.available_permits(), 1);
+    /// ```
     pub fn forget(self) {
         std::mem::forget(self);
     }
