@@ -83,6 +83,18 @@ impl Handlers {
 
 impl StreamServer {
     /// A server that will call `handler(connection, peer_address)` for each connection.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let server = StreamServer::new(listener, |mut conn, _peer| {
+    ///     let _ = conn.write_all(b"+OK\r\n");
+    /// });
+    /// let handle = server.start();
+    /// handle.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new<H>(listener: TcpListener, handler: H) -> StreamServer
     where
         H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
@@ -95,12 +107,28 @@ impl StreamServer {
     }
 
     /// Handles at most `n` connections at once (`n = 0` is taken as 1).
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// // At most 1,000 connections served at once; more wait in the listen backlog.
+    /// let server = StreamServer::new(listener, |_conn, _peer| {}).with_pool(1000);
+    /// # drop(server);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn with_pool(mut self, n: usize) -> StreamServer {
         self.pool = Some(n.max(1));
         self
     }
 
     /// The address the server listens on.
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let server = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_conn, _peer| {});
+    /// assert!(server.local_addr()?.port() != 0); // the port the system chose
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -115,12 +143,53 @@ impl StreamServer {
     /// Accepts and serves connections in the calling greenlet or thread until a fatal accept
     /// error, which it returns. Transient errors (a connection reset before it was accepted, out
     /// of file descriptors) are logged and retried after a pause.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// // A program's main would call serve_forever() itself; here it runs in a greenlet we can kill.
+    /// let server = greenlet::spawn(move || {
+    ///     StreamServer::new(listener, |conn, _peer| drop(conn)).serve_forever()
+    /// });
+    /// let mut buf = Vec::new();
+    /// TcpStream::connect(addr)?.read_to_end(&mut buf)?; // served: closed at once
+    /// server.kill();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn serve_forever(self) -> io::Result<()> {
         let handlers = self.handlers();
         accept_loop(&self.listener, &self.handler, &handlers, None)
     }
 
     /// Serves in a new greenlet; the handle stops it.
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let handle = StreamServer::new(listener, |conn, _peer| {
+    ///     // A line echo server: one greenlet per connection.
+    ///     let mut reader = BufReader::new(&conn);
+    ///     let mut line = String::new();
+    ///     while reader.read_line(&mut line).unwrap_or(0) > 0 {
+    ///         if (&conn).write_all(line.as_bytes()).is_err() {
+    ///             break;
+    ///         }
+    ///         line.clear();
+    ///     }
+    /// })
+    /// .start();
+    /// let mut client = TcpStream::connect(addr)?;
+    /// client.write_all(b"ping\n")?;
+    /// let mut reply = String::new();
+    /// BufReader::new(&client).read_line(&mut reply)?;
+    /// assert_eq!(reply, "ping\n");
+    /// handle.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn start(self) -> ServerHandle {
         let handlers = self.handlers();
         let addr = self.listener.local_addr().ok();
@@ -197,6 +266,15 @@ fn is_transient(e: &io::Error) -> bool {
 
 /// Controls a server started with [`StreamServer::start`]. Dropping it leaves the server
 /// running (like a detached greenlet).
+///
+/// ```
+/// use greenlet::net::{StreamServer, TcpListener};
+/// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+/// assert!(handle.is_running());
+/// handle.stop();
+/// assert!(!handle.is_running());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ServerHandle {
     acceptor: Greenlet<io::Result<()>>,
     stopping: Arc<AtomicBool>,
@@ -208,6 +286,15 @@ impl ServerHandle {
     /// Stops accepting: once it returns, the listening socket is closed and no new connection
     /// will be served. Handlers already running go on to their end (see
     /// [`wait_handlers`](ServerHandle::wait_handlers)).
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+    /// let addr = handle.local_addr().unwrap();
+    /// handle.stop();
+    /// assert!(TcpStream::connect(addr).is_err()); // nobody listens any more
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stop(&self) {
         self.stopping.store(true, SeqCst);
         self.acceptor.kill();
@@ -216,6 +303,19 @@ impl ServerHandle {
 
     /// Waits until every running handler has returned, or `timeout` passes (`None`: no limit).
     /// True when none is left.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_conn, _peer| {
+    ///     greenlet::sleep(Duration::from_millis(10)); // a slow request
+    /// })
+    /// .start();
+    /// let _client = TcpStream::connect(handle.local_addr().unwrap())?;
+    /// handle.stop(); // no new connections...
+    /// assert!(handle.wait_handlers(Some(Duration::from_secs(5)))); // ...and the running one finished
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait_handlers(&self, timeout: Option<Duration>) -> bool {
         match timeout {
             None => {
@@ -227,27 +327,76 @@ impl ServerHandle {
     }
 
     /// Kills every running handler and waits until they are gone.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::net::{StreamServer, TcpListener, TcpStream};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_conn, _peer| {
+    ///     greenlet::sleep(Duration::from_secs(3600)); // would never end
+    /// })
+    /// .start();
+    /// let _client = TcpStream::connect(handle.local_addr().unwrap())?;
+    /// while handle.connections() == 0 {
+    ///     greenlet::sleep(Duration::from_millis(1));
+    /// }
+    /// handle.stop();
+    /// handle.kill_handlers();
+    /// assert_eq!(handle.connections(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kill_handlers(&self) {
         self.handlers.kill();
     }
 
     /// How many connections are being handled now.
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+    /// assert_eq!(handle.connections(), 0);
+    /// handle.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connections(&self) -> usize {
         self.handlers.len()
     }
 
     /// The address the server listens (or listened) on.
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+    /// println!("listening on {}", handle.local_addr().unwrap());
+    /// handle.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.addr
     }
 
     /// Whether the accept loop still runs.
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+    /// assert!(handle.is_running());
+    /// handle.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_running(&self) -> bool {
         !self.acceptor.is_finished()
     }
 
     /// Waits until the accept loop ends, as `serve_forever` would: only a fatal accept error
     /// ends it, and `join` returns that error.
+    ///
+    /// ```
+    /// use greenlet::net::{StreamServer, TcpListener};
+    /// let handle = StreamServer::new(TcpListener::bind("127.0.0.1:0")?, |_c, _p| {}).start();
+    /// handle.stop();
+    /// handle.join()?; // stopped, not failed: Ok
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join(self) -> io::Result<()> {
         match self.acceptor.join() {
             Ok(r) => r,

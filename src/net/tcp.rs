@@ -45,6 +45,12 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds to `addr` (the first of its addresses that works) and listens.
+    ///
+    /// ```
+    /// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?; // port 0: any free port
+    /// assert!(listener.local_addr()?.port() > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, |a| {
             let listener = std::net::TcpListener::bind(a)?;
@@ -59,6 +65,13 @@ impl TcpListener {
     }
 
     /// Wraps a listener bound with the standard library (it is put in non-blocking mode).
+    ///
+    /// ```
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let listener = greenlet::net::TcpListener::from_std(std_listener)?;
+    /// # drop(listener);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         Ok(TcpListener {
@@ -67,6 +80,17 @@ impl TcpListener {
     }
 
     /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let client = greenlet::spawn(move || TcpStream::connect(addr));
+    /// let (conn, peer) = listener.accept()?; // parks until a client connects
+    /// assert_eq!(peer, client.join().unwrap()?.local_addr()?);
+    /// # drop(conn);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self
             .source
@@ -90,16 +114,34 @@ impl TcpListener {
     }
 
     /// The address this listener is bound to.
+    ///
+    /// ```
+    /// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.source.get_ref().local_addr()
     }
 
     /// Sets `IP_TTL` on the socket.
+    ///
+    /// ```
+    /// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_ttl(64)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.source.get_ref().set_ttl(ttl)
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// ```
+    /// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.source.get_ref().take_error()
     }
@@ -137,6 +179,15 @@ impl From<std::net::TcpListener> for TcpListener {
 }
 
 /// The iterator of [`TcpListener::incoming`]; it never returns `None`.
+///
+/// ```
+/// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// greenlet::spawn(move || greenlet::net::TcpStream::connect(addr));
+/// let first = listener.incoming().next().unwrap()?; // never None: accepts for ever
+/// # drop(first);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -184,11 +235,28 @@ struct StreamInner {
 
 impl TcpStream {
     /// Connects to `addr` (each of its addresses in turn until one accepts).
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?; // parks until connected
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, |a| TcpStream::connect_addr(a, None))
     }
 
     /// Connects to `addr`, failing with `TimedOut` if it takes longer than `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect_timeout(&listener.local_addr()?, Duration::from_secs(1))?;
+    /// # drop(stream);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -230,6 +298,14 @@ impl TcpStream {
     }
 
     /// Wraps a connected std stream (it is put in non-blocking mode).
+    ///
+    /// ```
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let std_stream = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let stream = greenlet::net::TcpStream::from_std(std_stream)?; // now cooperative
+    /// # drop(stream);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         Ok(TcpStream::wrap(stream))
@@ -249,69 +325,193 @@ impl TcpStream {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.std().peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// let (_conn, peer) = listener.accept()?;
+    /// assert_eq!(stream.local_addr()?, peer);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.std().local_addr()
     }
 
     /// Shuts down the read half, the write half or both (the peer reads end-of-file after a
     /// write shutdown).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut conn, _) = listener.accept()?;
+    /// client.shutdown(Shutdown::Write)?; // the peer reads end of stream
+    /// assert_eq!(conn.read(&mut [0; 8])?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.std().shutdown(how)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm: small writes go out at once).
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_nodelay(true)?; // send small writes at once
+    /// assert!(stream.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.std().set_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(!stream.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.std().nodelay()
     }
 
     /// Sets `IP_TTL`.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// TcpStream::connect(listener.local_addr()?)?.set_ttl(32)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.std().set_ttl(ttl)
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(TcpStream::connect(listener.local_addr()?)?.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.std().take_error()
     }
 
     /// Bounds each read: one that waits longer fails with `TimedOut`. `None` waits forever;
     /// `Some(Duration::ZERO)` is an `InvalidInput` error, as in std.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_read_timeout(Some(Duration::from_millis(5)))?;
+    /// let err = stream.read(&mut [0; 8]).unwrap_err(); // the peer says nothing
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.timeouts.set_read(timeout)
     }
 
     /// Bounds each write, like [`set_read_timeout`](TcpStream::set_read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(stream.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.timeouts.set_write(timeout)
     }
 
     /// The read timeout.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// assert_eq!(TcpStream::connect(listener.local_addr()?)?.read_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.timeouts.read())
     }
 
     /// The write timeout.
+    ///
+    /// ```
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// assert_eq!(TcpStream::connect(listener.local_addr()?)?.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.timeouts.write())
     }
 
     /// Another handle to the same connection (shared socket and timeouts). Never fails; the
     /// `io::Result` matches std.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut conn, _) = listener.accept()?;
+    /// let mut writer = stream.try_clone()?; // one greenlet writes...
+    /// greenlet::spawn(move || writer.write_all(b"ping"));
+    /// let mut buf = [0; 4];
+    /// conn.read_exact(&mut buf)?; // ...while another may read
+    /// assert_eq!(&buf, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(self.clone())
     }
 
     /// Reads without removing the data from the socket's queue.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use greenlet::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut conn, _) = listener.accept()?;
+    /// client.write_all(b"GET")?;
+    /// let mut buf = [0; 3];
+    /// assert_eq!(conn.peek(&mut buf)?, 3); // looked at, still there
+    /// conn.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"GET");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.source.do_io(
             Direction::Read,

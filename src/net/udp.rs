@@ -44,11 +44,23 @@ struct UdpInner {
 
 impl UdpSocket {
     /// Binds to `addr` (the first of its addresses that works).
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.local_addr()?.port() > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |a| UdpSocket::from_std(std::net::UdpSocket::bind(a)?))
     }
 
     /// Wraps a std socket (it is put in non-blocking mode).
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # drop(socket);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
         Ok(UdpSocket::wrap(socket))
@@ -82,21 +94,57 @@ impl UdpSocket {
     }
 
     /// Sets the default peer: `send` goes there and `recv` takes datagrams from it only.
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// a.connect(b.local_addr()?)?; // send/recv now talk to b only
+    /// assert_eq!(a.peer_addr()?, b.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         each_addr(addr, |a| self.std().connect(a))
     }
 
     /// Sends a datagram to the connected peer.
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// a.connect(b.local_addr()?)?;
+    /// a.send(b"hello")?;
+    /// let mut buf = [0; 16];
+    /// let (n, from) = b.recv_from(&mut buf)?;
+    /// assert_eq!((&buf[..n], from), (&b"hello"[..], a.local_addr()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.write_op(|s| s.send(buf))
     }
 
     /// Receives a datagram from the connected peer.
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// b.connect(a.local_addr()?)?;
+    /// a.send_to(b"x", b.local_addr()?)?;
+    /// let mut buf = [0; 4];
+    /// assert_eq!(b.recv(&mut buf)?, 1); // parks until a datagram comes
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_op(|s| s.recv(buf))
     }
 
     /// Sends a datagram to `addr` (its first address).
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// assert_eq!(a.send_to(b"ping", b.local_addr()?)?, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = addr
             .to_socket_addrs()?
@@ -106,62 +154,157 @@ impl UdpSocket {
     }
 
     /// Receives a datagram and the address it came from.
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let server = UdpSocket::bind("127.0.0.1:0")?;
+    /// let server_addr = server.local_addr()?;
+    /// greenlet::spawn(move || -> std::io::Result<()> {
+    ///     let mut buf = [0; 64];
+    ///     let (n, peer) = server.recv_from(&mut buf)?; // an echo server of one datagram
+    ///     server.send_to(&buf[..n], peer)?;
+    ///     Ok(())
+    /// });
+    /// let client = UdpSocket::bind("127.0.0.1:0")?;
+    /// client.send_to(b"echo", server_addr)?;
+    /// let mut buf = [0; 64];
+    /// let (n, from) = client.recv_from(&mut buf)?;
+    /// assert_eq!((&buf[..n], from), (&b"echo"[..], server_addr));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.read_op(|s| s.recv_from(buf))
     }
 
     /// Receives a datagram without removing it from the queue.
+    ///
+    /// ```
+    /// use greenlet::net::UdpSocket;
+    /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// a.send_to(b"hi", b.local_addr()?)?;
+    /// let mut buf = [0; 8];
+    /// let (n, _) = b.peek_from(&mut buf)?;
+    /// assert_eq!(b.recv_from(&mut buf)?.0, n); // the same datagram again
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.read_op(|s| s.peek_from(buf))
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.std().local_addr()
     }
 
     /// The connected peer's address.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.peer_addr().is_err()); // not connected
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.std().peer_addr()
     }
 
     /// Bounds each receive: one that waits longer fails with `TimedOut`. `None` waits
     /// forever; `Some(Duration::ZERO)` is an `InvalidInput` error, as in std.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_read_timeout(Some(Duration::from_millis(5)))?;
+    /// let err = socket.recv_from(&mut [0; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.timeouts.set_read(timeout)
     }
 
     /// Bounds each send, like [`set_read_timeout`](UdpSocket::set_read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(socket.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.timeouts.set_write(timeout)
     }
 
     /// The read timeout.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.read_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.timeouts.read())
     }
 
     /// The write timeout.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.timeouts.write())
     }
 
     /// Sets `SO_BROADCAST`.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_broadcast(true)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.std().set_broadcast(on)
     }
 
     /// Sets `IP_TTL`.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_ttl(16)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.std().set_ttl(ttl)
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.std().take_error()
     }
 
     /// Another handle to the same socket. Never fails; the `io::Result` matches std.
+    ///
+    /// ```
+    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let other = socket.try_clone()?; // the same socket, e.g. for a sending greenlet
+    /// assert_eq!(other.local_addr()?, socket.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         Ok(self.clone())
     }

@@ -18,10 +18,26 @@ fn nonblocking<P: AsRawFd>(p: &P, r: io::Result<()>) {
 }
 
 macro_rules! read_pipe {
-    ($name:ident, $std:ident, $what:literal) => {
+    ($name:ident, $std:ident, $field:literal, $what:literal) => {
         #[doc = concat!("The child's ", $what, ": `Read` parks the greenlet until data arrives.")]
         ///
         /// End of file (`Ok(0)`) once the child closes it, usually when it exits.
+        ///
+        /// ```
+        /// use std::io::Read;
+        /// use greenlet::process::{Command, Stdio};
+        /// let mut child = Command::new("sh")
+        ///     .args(["-c", "echo to-stdout; echo to-stderr >&2"])
+        ///     .stdout(Stdio::piped())
+        ///     .stderr(Stdio::piped())
+        ///     .spawn()?;
+        #[doc = concat!("let mut pipe = child.", $field, ".take().unwrap();")]
+        /// let mut text = String::new();
+        /// pipe.read_to_string(&mut text)?; // parks this greenlet until the child writes
+        #[doc = concat!("assert_eq!(text, \"to-", $field, "\\n\");")]
+        /// child.wait()?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         pub struct $name {
             source: Source<pipe::Receiver>,
         }
@@ -80,12 +96,24 @@ macro_rules! read_pipe {
     };
 }
 
-read_pipe!(ChildStdout, ChildStdout, "standard output");
-read_pipe!(ChildStderr, ChildStderr, "standard error");
+read_pipe!(ChildStdout, ChildStdout, "stdout", "standard output");
+read_pipe!(ChildStderr, ChildStderr, "stderr", "standard error");
 
 /// The child's standard input: `Write` parks the greenlet while the pipe is full. Drop it (or
 /// take it out of [`Child::stdin`](super::Child::stdin)) to close it, so the child sees end of
 /// file.
+///
+/// ```
+/// use std::io::Write;
+/// use greenlet::process::{Command, Stdio};
+/// let mut child = Command::new("wc").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+/// let mut stdin = child.stdin.take().unwrap();
+/// stdin.write_all(&[b'x'; 100_000])?; // more than a pipe holds: parks while it is full
+/// drop(stdin);
+/// let out = child.wait_with_output()?;
+/// assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ChildStdin {
     source: Source<pipe::Sender>,
 }
