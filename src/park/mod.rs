@@ -421,7 +421,10 @@ impl Drop for Parker {
     /// A park abandoned before blocking (its condition became true) is retired, so that a late
     /// unparker fails instead of waking the context for nothing.
     fn drop(&mut self) {
-        self.cell().finish(self.gen, IDLE);
+        // After a park the status is final already: a plain load spares the locked CAS.
+        if self.cell().status(self.gen) == WAITING {
+            self.cell().finish(self.gen, IDLE);
+        }
     }
 }
 
