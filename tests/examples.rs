@@ -256,8 +256,9 @@ fn tour_runs() {
     assert!(!out.is_empty());
 }
 
-/// Runs a seed-twin example and checks that each of `lines` appears in its output.
-fn check_lines(name: &str, lines: &[&str]) {
+/// Runs a seed-twin example, checks that each of `lines` appears in its output, and returns the
+/// output for further checks.
+fn check_lines(name: &str, lines: &[&str]) -> String {
     let out = run(name, &[]);
     for line in lines {
         assert!(
@@ -265,6 +266,7 @@ fn check_lines(name: &str, lines: &[&str]) {
             "{name}: no line {line:?} in:\n{out}"
         );
     }
+    out
 }
 
 #[test]
@@ -342,8 +344,7 @@ fn seed_examples_from_the_later_notes() {
     );
     let mut events = vec!["A: Hey wait for me, I have to do something", "Ok, I'm done"];
     events.extend(["Countdown is running", "Countdown starting", "T-minus 1"]);
-    check_lines("events", &events);
-    let out = run("events", &[]);
+    let out = check_lines("events", &events);
     assert_eq!(out.matches("It's about time").count(), 5, "{out}");
     check_lines(
         "terminate",

@@ -153,10 +153,11 @@ impl Command {
     ///
     /// ```
     /// let out = greenlet::process::Command::new("/bin/sh")
-    ///     .args(["-c", "echo ${PATH:-empty}"])
+    ///     .args(["-c", "echo ${HOME:-unset}"])
+    ///     .env("GREETING", "kept")
     ///     .env_clear()
     ///     .output()?;
-    /// assert!(!out.stdout.is_empty());
+    /// assert_eq!(out.stdout, b"unset\n"); // neither the parent's HOME nor GREETING
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn env_clear(&mut self) -> &mut Command {

@@ -162,7 +162,17 @@ impl Semaphore {
     /// How many greenlets or threads wait for a permit.
     ///
     /// ```
-    /// let s = greenlet::sync::Semaphore::new(1);
+    /// use std::sync::Arc;
+    /// let s = Arc::new(greenlet::sync::Semaphore::new(1));
+    /// let held = s.acquire();
+    /// let s2 = s.clone();
+    /// let waiter = greenlet::spawn(move || drop(s2.acquire()));
+    /// while s.waiting() == 0 {
+    ///     greenlet::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// assert_eq!(s.waiting(), 1);
+    /// drop(held);
+    /// waiter.join().unwrap();
     /// assert_eq!(s.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
