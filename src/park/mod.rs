@@ -190,11 +190,24 @@ impl ParkCell {
     }
 
     /// Moves the park `gen` from WAITING to `status`; true if this call won.
+    ///
+    /// SeqCst: the winner then reads the task's scheduling state, and the worker that suspends
+    /// the task writes that state and then reads this token (see [`ParkCell::park_ended`]).
     fn finish(&self, gen: u64, status: u64) -> bool {
         let waiting = (gen << STATUS_BITS) | WAITING;
         self.token
-            .compare_exchange(waiting, (gen << STATUS_BITS) | status, AcqRel, Relaxed)
+            .compare_exchange(waiting, (gen << STATUS_BITS) | status, SeqCst, Relaxed)
             .is_ok()
+    }
+
+    /// Whether the context's current park has ended (unparked, timed out, killed or retired).
+    ///
+    /// Read by a worker right after it marked a suspended greenlet IDLE. A waker finishes the
+    /// park and then reads the scheduling state; the worker writes the state and then reads the
+    /// park (all SeqCst): at least one of them sees the other, so a wake-up is never lost even
+    /// when the waker read a stale `SCHEDULED`.
+    pub(crate) fn park_ended(&self) -> bool {
+        self.token.load(SeqCst) & STATUS_MASK != WAITING
     }
 }
 

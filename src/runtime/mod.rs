@@ -197,16 +197,23 @@ pub(crate) fn wake_owned(task: TaskRef) {
 }
 
 /// IDLE → SCHEDULED (true: the caller must queue it) or RUNNING → NOTIFIED (false).
+///
+/// On `SCHEDULED` (or `NOTIFIED`) there is nothing to do: the task will run and look at its park
+/// again. That load may be stale, though: a worker can have just taken the task from a queue and
+/// stored `RUNNING`, with the greenlet reading its park token before our finish became visible
+/// (a store-then-load race on two words). The greenlet then suspends with its park already
+/// ended; the worker catches exactly that case after marking it IDLE (`ParkCell::park_ended`),
+/// which is why the loads and CASes here are SeqCst.
 fn make_runnable(task: &TaskRef) -> bool {
     let sched = &task.header.sched;
-    let mut state = sched.load(Acquire);
+    let mut state = sched.load(SeqCst);
     loop {
         let next = match state {
             IDLE => SCHEDULED,
             RUNNING => NOTIFIED,
             _ => return false,
         };
-        match sched.compare_exchange_weak(state, next, AcqRel, Acquire) {
+        match sched.compare_exchange_weak(state, next, SeqCst, SeqCst) {
             Ok(_) => return next == SCHEDULED,
             Err(actual) => state = actual,
         }

@@ -414,12 +414,20 @@ impl WorkerCtx {
                 self.push_back(task);
             }
             Some(Suspend::Park) => {
-                // Woken while it was suspending (NOTIFIED): requeue it now.
                 if h.sched
-                    .compare_exchange(RUNNING, IDLE, AcqRel, Acquire)
+                    .compare_exchange(RUNNING, IDLE, SeqCst, SeqCst)
                     .is_err()
                 {
+                    // Woken while it was suspending (NOTIFIED): requeue it now.
                     h.sched.store(SCHEDULED, Relaxed);
+                    self.push_back(task);
+                } else if h.park.park_ended()
+                    && h.sched
+                        .compare_exchange(IDLE, SCHEDULED, SeqCst, Relaxed)
+                        .is_ok()
+                {
+                    // The park ended before the greenlet suspended, and its waker saw a stale
+                    // SCHEDULED (see `runtime::make_runnable`): requeue it ourselves.
                     self.push_back(task);
                 }
             }
