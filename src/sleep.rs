@@ -45,6 +45,9 @@ pub fn sleep(d: Duration) {
 /// ```
 pub fn yield_now() {
     match runtime::current_task_ptr() {
+        // Unwinding a panic: suspending would leak the thread's panic count to the greenlets that
+        // run meanwhile (see `park`), so it yields the thread, like a plain thread does.
+        Some(_) if std::thread::panicking() => std::thread::yield_now(),
         Some(task) => {
             // SAFETY: the running greenlet's own task stays alive, and at the same address,
             // across the switch, whichever worker resumes it.

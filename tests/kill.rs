@@ -231,3 +231,56 @@ fn kill_storm_loses_no_greenlet() {
     assert_eq!(ok, finished.load(Ordering::SeqCst));
     assert!(killed >= 1);
 }
+
+#[test]
+fn a_greenlet_parked_mid_panic_leaves_the_others_unshielded() {
+    // Rust's panic count is per thread: a greenlet that parks while unwinding must not make the
+    // greenlets that run meanwhile look as if they were panicking (they would ignore kills).
+    struct WakeThenWait {
+        go: Arc<Event>,
+        release: Arc<Event>,
+    }
+    impl Drop for WakeThenWait {
+        fn drop(&mut self) {
+            // Wakes the bystanders from this worker (they queue right here), then parks in the
+            // middle of the unwind.
+            self.go.set();
+            self.release.wait();
+        }
+    }
+    let go = Arc::new(Event::new());
+    let release = Arc::new(Event::new());
+    let bystanders: Vec<_> = (0..20)
+        .map(|_| {
+            let go = go.clone();
+            spawn(move || {
+                go.wait();
+                assert!(!std::thread::panicking(), "a bystander looks panicking");
+                sleep(Duration::from_secs(3600));
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(10));
+    let unwinding = {
+        let (go, release) = (go.clone(), release.clone());
+        spawn(move || {
+            let _w = WakeThenWait { go, release };
+            panic!("planned");
+        })
+    };
+    go.wait();
+    sleep(Duration::from_millis(10));
+    for g in &bystanders {
+        g.kill();
+    }
+    // Released before joining: with a single worker, that worker stays blocked by the unwinding
+    // greenlet until then (see the `park` module docs).
+    release.set();
+    for g in bystanders {
+        assert!(g.join().unwrap_err().is_killed());
+    }
+    assert_eq!(
+        unwinding.join().unwrap_err().panic_message(),
+        Some("planned")
+    );
+}

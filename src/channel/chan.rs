@@ -10,9 +10,10 @@
 //! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a heap for `PriorityQueue`, a
 //!   stack for `LifoQueue`. Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer.
 //!
-//! crossbeam-channel splits flavours (array, list, zero) because its fast paths are lock-free
-//! and differ per flavour. Here every operation takes one uncontended lock, and the flavours
-//! differ only in [`State::has_room`], so one engine serves them all.
+//! This engine serves rendezvous, small-capacity and unbounded channels and every queue: there
+//! nearly every operation waits or wakes someone, and a direct hand-off under one lock is the
+//! cheapest way to do that. Bounded channels with room to spare use the lock-free ring of
+//! `channel::array` instead (crossbeam-channel splits its flavours the same way).
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Mutex;

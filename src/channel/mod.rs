@@ -20,6 +20,7 @@
 //! assert_eq!(total, 4950);
 //! ```
 
+mod array;
 pub(crate) mod chan;
 mod error;
 
@@ -28,6 +29,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use array::ArrayChan;
 use chan::{Chan, Fail, Wait};
 
 pub use error::{
@@ -62,8 +64,89 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan::new(VecDeque::new(), cap));
+    let chan = Arc::new(match cap {
+        Some(n) if n >= ARRAY_MIN_CAP => Flavor::Array(ArrayChan::new(n)),
+        _ => Flavor::Locked(Chan::new(VecDeque::new(), cap)),
+    });
     (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// From this capacity on, a bounded channel uses the lock-free ring.
+///
+/// With a tiny buffer nearly every operation finds it full or empty and must wake the other
+/// side; there a direct hand-off under one lock wins (ping-pong over `bounded(1)`: 250 ns per
+/// round trip against 355 for the ring, on the project's 2-core machine). With room to spare,
+/// most operations never wait, and the ring's lock-free fast path wins (16 x 16 MPMC: 22-45 ns
+/// per message from capacity 4 up, against 210-250 for the locked engine).
+const ARRAY_MIN_CAP: usize = 4;
+
+/// The two engines behind a channel: the lock-free ring for `bounded(n)` with
+/// `n >= ARRAY_MIN_CAP`, and the locked hand-off engine for small, zero (rendezvous) and
+/// unbounded capacities.
+// One per channel, behind an Arc: the variants' size difference costs nothing, and boxing the
+// larger one would add an indirection to every operation.
+#[allow(clippy::large_enum_variant)]
+enum Flavor<T> {
+    Array(ArrayChan<T>),
+    Locked(Chan<T, VecDeque<T>>),
+}
+
+impl<T> Flavor<T> {
+    fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
+        match self {
+            Flavor::Array(c) => c.send(value, wait),
+            Flavor::Locked(c) => c.send(value, wait),
+        }
+    }
+
+    fn recv(&self, wait: Wait) -> Result<T, Fail> {
+        match self {
+            Flavor::Array(c) => c.recv(wait),
+            Flavor::Locked(c) => c.recv(wait),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Flavor::Array(c) => c.len(),
+            Flavor::Locked(c) => c.len(),
+        }
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        match self {
+            Flavor::Array(c) => Some(c.capacity()),
+            Flavor::Locked(c) => c.capacity(),
+        }
+    }
+
+    fn add_sender(&self) {
+        match self {
+            Flavor::Array(c) => c.add_sender(),
+            Flavor::Locked(c) => c.add_sender(),
+        }
+    }
+
+    fn add_receiver(&self) {
+        match self {
+            Flavor::Array(c) => c.add_receiver(),
+            Flavor::Locked(c) => c.add_receiver(),
+        }
+    }
+
+    fn drop_sender(&self) {
+        match self {
+            Flavor::Array(c) => c.drop_sender(),
+            Flavor::Locked(c) => c.drop_sender(),
+        }
+    }
+
+    fn drop_receiver(&self) {
+        match self {
+            Flavor::Array(c) => c.drop_receiver(),
+            Flavor::Locked(c) => c.drop_receiver(),
+        }
+    }
 }
 
 fn deadline(timeout: Duration) -> Wait {
@@ -84,7 +167,7 @@ fn deadline(timeout: Duration) -> Wait {
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
 pub struct Sender<T> {
-    chan: Arc<Chan<T, VecDeque<T>>>,
+    chan: Arc<Flavor<T>>,
 }
 
 /// The receiving half of a channel. Clone it for more consumers: each message goes to one.
@@ -105,7 +188,7 @@ pub struct Sender<T> {
 /// assert_eq!(total, 100);
 /// ```
 pub struct Receiver<T> {
-    chan: Arc<Chan<T, VecDeque<T>>>,
+    chan: Arc<Flavor<T>>,
 }
 
 impl<T> Sender<T> {

@@ -19,6 +19,16 @@
 //! never delivered while the context is already unwinding a panic (that would abort the
 //! process); it waits for the next park.
 //!
+//! # Parks during a panic
+//!
+//! Rust counts panics in flight per OS thread. A greenlet that suspended in the middle of an
+//! unwind would leave that count raised for every other greenlet its worker runs meanwhile (they
+//! would look as if they were panicking: shielded from kills, and a panic of theirs would be a
+//! nested one). So a greenlet that parks while it unwinds (a destructor that sleeps, locks or
+//! joins) parks as its worker *thread*: the thread blocks, nothing else runs on it until the
+//! park ends, and the worker first hands its queued greenlets to the other workers. With a single
+//! worker, such a destructor must not wait for another greenlet.
+//!
 //! [`with_timeout`]: crate::with_timeout
 
 mod waitlist;
@@ -248,6 +258,16 @@ enum Context {
 }
 
 impl Context {
+    /// The context that parks now: the running greenlet, or the thread (a plain thread, or a
+    /// worker whose greenlet is unwinding a panic: see the module docs).
+    fn parking() -> Context {
+        match runtime::current_task_ptr() {
+            Some(task) if !thread::panicking() => Context::Greenlet(task),
+            Some(_) => Context::Thread(THREAD_CTX.with(Arc::clone)),
+            None => Context::current(),
+        }
+    }
+
     fn current() -> Context {
         match runtime::current_task_ptr() {
             Some(task) => Context::Greenlet(task),
@@ -328,7 +348,7 @@ pub(crate) struct Parker {
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
 /// Register them where the wake-up will come from, then call [`Parker::park`].
 pub(crate) fn prepare() -> Parker {
-    let context = Context::current();
+    let context = Context::parking();
     let cell = context.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
     // Relaxed: the SeqCst token store below publishes it (request_kill reads it after the token).
@@ -370,13 +390,13 @@ impl Parker {
             (d, f) => d.or(f.map(|f| f.deadline)),
         };
         match self.context {
-            Context::Greenlet(task) => self.block_greenlet(task, wake_at, shielded),
+            Context::Greenlet(_) => self.block_greenlet(wake_at),
             Context::Thread(_) => self.block_thread(wake_at),
         }
         self.resolve(deadline, frame)
     }
 
-    fn block_greenlet(&self, task: NonNull<Task>, wake_at: Option<Instant>, shielded: bool) {
+    fn block_greenlet(&self, wake_at: Option<Instant>) {
         let cell = self.cell();
         if let Some(at) = wake_at {
             if at <= Instant::now() {
@@ -385,10 +405,6 @@ impl Parker {
             }
             runtime::add_timer(at, runtime::TimerAction::Unpark(self.unparker()));
         }
-        // SAFETY: our own task, see `Context`.
-        if shielded || unsafe { task.as_ref() }.header.pinned.load(Relaxed) != 0 {
-            runtime::pin_current(shielded);
-        }
         while cell.status(self.gen) == WAITING {
             coroutine::suspend(Suspend::Park);
         }
@@ -396,6 +412,10 @@ impl Parker {
 
     fn block_thread(&self, wake_at: Option<Instant>) {
         let cell = self.cell();
+        if cell.status(self.gen) == WAITING && runtime::current_task_ptr().is_some() {
+            // A greenlet unwinding a panic: its worker thread is about to block.
+            runtime::worker_blocks();
+        }
         while cell.status(self.gen) == WAITING {
             match wake_at {
                 None => thread::park(),

@@ -62,6 +62,18 @@ impl WaitQueue {
         }
     }
 
+    /// Wakes the first waiter still parked; false if there was none.
+    pub(crate) fn notify_one(&self) -> bool {
+        fence(SeqCst);
+        if !self.nonempty.load(SeqCst) {
+            return false;
+        }
+        let mut w = lock(&self.waiters);
+        let woke = w.wake_one();
+        self.nonempty.store(!w.is_empty(), SeqCst);
+        woke
+    }
+
     /// Wakes every waiter; returns how many were still parked.
     pub(crate) fn notify_all(&self) -> usize {
         fence(SeqCst);

@@ -2,12 +2,11 @@
 //!
 //! * One worker thread per core by default, each with a local FIFO run queue
 //!   (`crossbeam_deque::Worker`), a one-slot *run next* for the greenlet the running one just
-//!   woke (so ping-pong hand-offs skip the queue), an inbox for greenlets pinned to it, and a
-//!   timer heap.
+//!   woke (so ping-pong hand-offs skip the queue), and a timer heap.
 //! * A global injector takes greenlets spawned or woken from outside the workers.
 //! * An idle worker steals from the injector and the other workers, fires due timers, and then
 //!   sleeps until woken or until the next deadline (see [`idle`]). An idle runtime uses no CPU.
-//! * Fairness: every 61 ticks a worker looks at the injector and its inbox before its own queue;
+//! * Fairness: every 61 ticks a worker looks at the injector before its own queue;
 //!   the run-next slot is skipped after 16 hand-offs in a row; a greenlet that yields goes to the
 //!   back of the queue.
 //!
@@ -53,8 +52,6 @@ pub(crate) struct Runtime {
 
 /// What the other threads may touch of one worker.
 struct Shared {
-    /// Greenlets pinned to this worker (never stolen).
-    inbox: Injector<TaskRef>,
     timers: Mutex<TimerHeap>,
     /// Earliest deadline in `timers` (ns since the epoch), readable without the lock.
     next_timer: AtomicU64,
@@ -92,7 +89,6 @@ fn start() -> Runtime {
         stealers,
         workers: (0..n)
             .map(|_| Shared {
-                inbox: Injector::new(),
                 timers: Mutex::new(TimerHeap::new()),
                 next_timer: AtomicU64::new(u64::MAX),
             })
@@ -127,16 +123,10 @@ impl Runtime {
             .unwrap_or(u64::MAX)
     }
 
-    /// Queues a task from outside the workers (or for another worker's inbox).
+    /// Queues a task from outside the workers.
     fn push_remote(&self, task: TaskRef) {
-        let pinned = task.header.pinned.load(Relaxed) as usize;
-        if pinned != 0 {
-            self.workers[pinned - 1].inbox.push(task);
-            self.sleepers[pinned - 1].wake(&self.io);
-        } else {
-            self.injector.push(task);
-            self.notify_one();
-        }
+        self.injector.push(task);
+        self.notify_one();
     }
 
     /// New work is visible: wakes a sleeping worker unless one is searching already.
@@ -253,19 +243,13 @@ pub(crate) fn current_task_ptr() -> Option<NonNull<Task>> {
     worker::with_current(|w| w.and_then(|w| w.current.get()))
 }
 
-/// Pins the running greenlet to this worker while it unwinds a panic across a park (`pin`), or
-/// releases a former pin.
-pub(crate) fn pin_current(pin: bool) {
+/// Called before the running greenlet blocks its whole worker thread (it parks while unwinding
+/// a panic, see `park`): the greenlet it just woke moves from the run-next slot to the local
+/// queue, and a sleeping worker is woken to steal the queue while this one is blocked.
+pub(crate) fn worker_blocks() {
     worker::with_current(|w| {
         if let Some(w) = w {
-            if let Some(task) = w.current.get() {
-                // SAFETY: see `current_task_ptr`.
-                let pinned = unsafe { &task.as_ref().header.pinned };
-                let want = if pin { w.index as u32 + 1 } else { 0 };
-                if pinned.load(Relaxed) != want {
-                    pinned.store(want, Relaxed);
-                }
-            }
+            w.lend_queue();
         }
     })
 }

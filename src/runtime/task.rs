@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,9 +47,6 @@ pub(crate) type TaskRef = Arc<Task>;
 pub(crate) struct Header {
     pub(crate) sched: AtomicU8,
     pub(crate) life: AtomicU8,
-    /// 0, or 1 + the index of the only worker allowed to resume this task (set while it unwinds
-    /// a panic across a park: Rust's panic count is per thread).
-    pub(crate) pinned: AtomicU32,
     coroutine: UnsafeCell<Option<Coroutine>>,
     pub(crate) park: ParkCell,
     pub(crate) joiners: WaitQueue,
@@ -72,7 +69,6 @@ impl Header {
         Header {
             sched: AtomicU8::new(sched),
             life: AtomicU8::new(NEW),
-            pinned: AtomicU32::new(0),
             park: ParkCell::new(),
             joiners: WaitQueue::new(),
             id,

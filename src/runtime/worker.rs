@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 use std::thread;
 
-use crossbeam_deque::{Injector, Steal, Worker};
+use crossbeam_deque::{Steal, Worker};
 
 use super::task::{IDLE, NEW, RUNNING, SCHEDULED, STARTED};
 use super::{Origin, Runtime, Task, TaskRef, TimerAction};
@@ -15,7 +15,7 @@ use crate::JoinError;
 
 /// Fire due timers every this many ticks even while the local queue is busy.
 const TIMER_INTERVAL: u32 = 64;
-/// Look at the injector and the inbox first every this many ticks (Go uses 61 too).
+/// Look at the injector first every this many ticks (Go uses 61 too).
 const GLOBAL_INTERVAL: u32 = 61;
 /// At most this many run-next hand-offs in a row before the local queue gets a turn.
 const MAX_STREAK: u32 = 16;
@@ -83,17 +83,6 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
     }
 }
 
-/// Takes one task from an injector, retrying on contention.
-fn steal_from(injector: &Injector<TaskRef>) -> Option<TaskRef> {
-    loop {
-        match injector.steal() {
-            Steal::Success(t) => return Some(t),
-            Steal::Empty => return None,
-            Steal::Retry => {}
-        }
-    }
-}
-
 impl WorkerCtx {
     /// The next task from this worker's own sources, without stealing.
     fn next_task(&self) -> Option<TaskRef> {
@@ -122,11 +111,8 @@ impl WorkerCtx {
         self.local.pop().or_else(|| self.pop_shared())
     }
 
-    /// From this worker's inbox, then the global injector (taking a batch).
+    /// From the global injector (taking a batch).
     fn pop_shared(&self) -> Option<TaskRef> {
-        if let Some(t) = steal_from(&self.rt.workers[self.index].inbox) {
-            return Some(t);
-        }
         loop {
             match self.rt.injector.steal_batch_and_pop(&self.local) {
                 Steal::Success(t) => return Some(t),
@@ -156,7 +142,7 @@ impl WorkerCtx {
         None
     }
 
-    /// One pass over every source of work: timers, inbox, injector, IO events (if `io`), other
+    /// One pass over every source of work: timers, injector, IO events (if `io`), other
     /// workers.
     fn find_work(&self, io: bool) -> Option<TaskRef> {
         if self.fire_own_timers() > 0 {
@@ -291,7 +277,6 @@ impl WorkerCtx {
     fn has_work(&self) -> bool {
         let rt = self.rt;
         !rt.injector.is_empty()
-            || !rt.workers[self.index].inbox.is_empty()
             || rt.stealers.iter().any(|s| !s.is_empty())
             || rt.earliest_timer() <= rt.now()
     }
@@ -349,11 +334,6 @@ impl WorkerCtx {
 
     /// Queues a runnable task on this worker.
     pub(super) fn schedule(&self, task: TaskRef, origin: Origin) {
-        let pinned = task.header.pinned.load(Relaxed) as usize;
-        if pinned != 0 && pinned - 1 != self.index {
-            self.rt.push_remote(task);
-            return;
-        }
         if origin == Origin::Woken && self.current.get().is_some() {
             if let Some(prev) = self.run_next.replace(Some(task)) {
                 self.push_back(prev);
@@ -363,17 +343,23 @@ impl WorkerCtx {
         self.push_back(task);
     }
 
-    /// Puts a task at the back of the local queue (its inbox if it is pinned here). Wakes a
-    /// sleeper when the queue was empty: pushing onto a non-empty queue makes no new work
-    /// visible.
+    /// Puts a task at the back of the local queue. Wakes a sleeper when the queue was empty:
+    /// pushing onto a non-empty queue makes no new work visible.
     fn push_back(&self, task: TaskRef) {
-        if task.header.pinned.load(Relaxed) != 0 {
-            self.rt.workers[self.index].inbox.push(task);
-            return;
-        }
         let was_empty = self.local.is_empty();
         self.local.push(task);
         if was_empty {
+            self.rt.notify_one();
+        }
+    }
+
+    /// Makes this worker's queued greenlets available to the others before its thread blocks
+    /// (see `runtime::worker_blocks`): the run-next slot cannot be stolen, the local queue can.
+    pub(super) fn lend_queue(&self) {
+        if let Some(t) = self.run_next.take() {
+            self.local.push(t);
+        }
+        if !self.local.is_empty() {
             self.rt.notify_one();
         }
     }
@@ -469,7 +455,6 @@ impl WorkerCtx {
             .take()
             .expect("a finished greenlet has a coroutine");
         stack::release(coroutine.into_stack(), &mut self.stacks.borrow_mut());
-        h.pinned.store(0, Relaxed);
         h.complete();
     }
 }
