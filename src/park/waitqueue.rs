@@ -63,8 +63,12 @@ impl WaitQueue {
     }
 
     /// Wakes the first waiter still parked; false if there was none.
+    ///
+    /// Unlike [`notify_all`](WaitQueue::notify_all) this issues no fence of its own: the caller
+    /// must have published its change with a SeqCst read-modify-write (the ring's CAS on its
+    /// head or tail). That RMW precedes the load of `nonempty` in the SeqCst order, which is all
+    /// the registration/re-check pair needs, and it saves a full fence on every message.
     pub(crate) fn notify_one(&self) -> bool {
-        fence(SeqCst);
         if !self.nonempty.load(SeqCst) {
             return false;
         }
