@@ -2,9 +2,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use greenlet::local::Local;
+use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, yield_now};
 
 static NAME: Local<RefCell<String>> = Local::new(|| RefCell::new(String::from("unset")));
@@ -47,11 +49,14 @@ fn values_are_dropped_when_the_greenlet_ends() {
     joinall(hs);
     assert_eq!(DROPS.load(Ordering::SeqCst) - before, 50);
     // Also when the greenlet is killed or panics.
-    let g = spawn(|| {
+    let touched = Arc::new(Event::new());
+    let t = touched.clone();
+    let g = spawn(move || {
         TRACKED.with(|_| ());
+        t.set();
         sleep(Duration::from_secs(3600));
     });
-    sleep(Duration::from_millis(5));
+    touched.wait(); // killed before it ran, it would have no value to drop
     g.kill();
     let _ = g.join();
     let p = spawn(|| {

@@ -74,10 +74,24 @@ impl Tracker {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Whether nothing is left to wait for: no live member, and no spawn in flight (one that
+    /// took its slot but has not registered its greenlet yet; `len` already counts it). While
+    /// one is in flight, lets it finish and returns false.
+    fn settled(&self, live: &[TaskRef]) -> bool {
+        if !live.is_empty() {
+            return false;
+        }
+        if self.running.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        crate::yield_now();
+        false
+    }
+
     fn join(&self) {
         loop {
             let live = self.live();
-            if live.is_empty() {
+            if self.settled(&live) {
                 return;
             }
             for t in live {
@@ -89,7 +103,7 @@ impl Tracker {
     fn kill(&self) {
         loop {
             let live = self.live();
-            if live.is_empty() {
+            if self.settled(&live) {
                 return;
             }
             for t in &live {
