@@ -37,7 +37,7 @@ mod waitqueue;
 use std::cell::{Cell, UnsafeCell};
 use std::panic::resume_unwind;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -84,8 +84,6 @@ pub(crate) enum Wake {
 pub(crate) struct ParkCell {
     kill: AtomicU8,
     token: AtomicU64,
-    /// Set by `prepare` while the context unwinds a panic: this park ignores kills and timeouts.
-    shielded: AtomicBool,
     /// `with_timeout` frames, innermost last. Only the owning context touches them.
     frames: UnsafeCell<Vec<Frame>>,
     next_frame: Cell<u64>,
@@ -97,7 +95,7 @@ struct Frame {
     deadline: Instant,
 }
 
-// SAFETY: `token`, `kill` and `shielded` are atomics. `frames` and `next_frame` are read and
+// SAFETY: `token` and `kill` are atomics. `frames` and `next_frame` are read and
 // written only by the context that owns the cell (the greenlet itself, on whichever worker runs
 // it, or the thread itself), never concurrently: the greenlet runs on one worker at a time and
 // the hand-off between workers is Release/Acquire through the run queues.
@@ -108,7 +106,6 @@ impl ParkCell {
         ParkCell {
             token: AtomicU64::new(IDLE),
             kill: AtomicU8::new(KILL_NONE),
-            shielded: AtomicBool::new(false),
             frames: UnsafeCell::new(Vec::new()),
             next_frame: Cell::new(0),
         }
@@ -179,8 +176,10 @@ impl ParkCell {
         {
             return false;
         }
+        // Greenlet parks are never shielded: a greenlet unwinding a panic parks as its thread
+        // (see the module docs), so only the token decides.
         let token = self.token.load(SeqCst);
-        if token & STATUS_MASK != WAITING || self.shielded.load(SeqCst) {
+        if token & STATUS_MASK != WAITING {
             return false;
         }
         let killed = (token & !STATUS_MASK) | KILLED;
@@ -263,19 +262,21 @@ impl Context {
     fn parking() -> Context {
         match runtime::current_task_ptr() {
             Some(task) if !thread::panicking() => Context::Greenlet(task),
-            Some(_) => Context::Thread(THREAD_CTX.with(Arc::clone)),
-            None => Context::current(),
+            _ => Context::thread(),
         }
     }
 
     fn current() -> Context {
         match runtime::current_task_ptr() {
             Some(task) => Context::Greenlet(task),
-            None => {
-                crate::config::mark_used();
-                Context::Thread(THREAD_CTX.with(Arc::clone))
-            }
+            None => Context::thread(),
         }
+    }
+
+    /// The calling OS thread's own context.
+    fn thread() -> Context {
+        crate::config::mark_used();
+        Context::Thread(THREAD_CTX.with(Arc::clone))
     }
 
     fn cell(&self) -> &ParkCell {
@@ -343,6 +344,9 @@ pub(crate) struct Parker {
     context: Context,
     cell: NonNull<ParkCell>,
     gen: u64,
+    /// Begun while the context unwinds a panic: this park ignores kills and timeouts (they wait
+    /// for the next park). Only ever true for a thread context (see the module docs).
+    shielded: bool,
 }
 
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
@@ -351,11 +355,14 @@ pub(crate) fn prepare() -> Parker {
     let context = Context::parking();
     let cell = context.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
-    // Relaxed: the SeqCst token store below publishes it (request_kill reads it after the token).
-    cell.shielded.store(thread::panicking(), Relaxed);
     cell.token.store((gen << STATUS_BITS) | WAITING, SeqCst);
     let cell = NonNull::from(cell);
-    Parker { context, cell, gen }
+    Parker {
+        context,
+        cell,
+        gen,
+        shielded: thread::panicking(),
+    }
 }
 
 impl Parker {
@@ -376,7 +383,7 @@ impl Parker {
     /// `with_timeout` (unless the context is already unwinding a panic).
     pub(crate) fn park(self, deadline: Option<Instant>) -> Wake {
         let cell = self.cell();
-        let shielded = cell.shielded.load(Relaxed);
+        let shielded = self.shielded;
         if !shielded && cell.kill.load(SeqCst) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
             cell.deliver_kill();
         }
