@@ -457,13 +457,8 @@ where
     let rt = runtime::get();
     let stack_size = stack_size.unwrap_or(rt.config.stack_size);
     let start_at = delay.map(|d| Instant::now().checked_add(d));
-    let sched = if delay.is_some() {
-        task::IDLE
-    } else {
-        task::SCHEDULED
-    };
     let task = Arc::new(Task {
-        header: Header::new(next_id(), name, stack_size, sched),
+        header: Header::new(next_id(), name, stack_size),
         body: Body::new(f),
     });
     let task: TaskRef = task;

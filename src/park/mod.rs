@@ -12,6 +12,13 @@
 //! an earlier park, or one whose waiter already timed out) fails the CAS and reports `false`, so a
 //! primitive can hand its wake-up to another waiter instead of losing it.
 //!
+//! For a greenlet the same word also says whether it is *parked*: once the greenlet has
+//! suspended, its worker sets the `PARKED` bit with a CAS that expects `(gen, WAITING)`, and
+//! gives the greenlet's run reference up into the token (see `runtime::task`). Whoever ends the
+//! park then finds the bit, clears it in the same CAS, and queues the greenlet. If the park ends
+//! before the worker's CAS, that CAS fails and the worker requeues the greenlet itself. One word,
+//! one winner: a wake-up can be neither lost nor doubled, whatever the interleaving.
+//!
 //! # Interrupts
 //!
 //! A kill, or the expiry of a `with_timeout` deadline, surfaces as an unwind out of the park
@@ -48,8 +55,11 @@ use crate::runtime::{self, Task, TaskRef};
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
 
+/// The low byte holds the status (low nibble) and the PARKED bit; the generation is above it.
 const STATUS_BITS: u32 = 8;
-const STATUS_MASK: u64 = (1 << STATUS_BITS) - 1;
+const STATUS_MASK: u64 = 0x0F;
+/// The greenlet is suspended in this park and its run reference is in the token.
+const PARKED: u64 = 0x80;
 const IDLE: u64 = 0;
 const WAITING: u64 = 1;
 const UNPARKED: u64 = 2;
@@ -67,6 +77,18 @@ pub(crate) struct KillUnwind;
 pub(crate) struct TimeoutUnwind {
     pub(crate) cell: usize,
     pub(crate) frame: u64,
+}
+
+/// What ending a park from outside found (see [`ParkCell::end`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The park had already ended (or never began): nothing was done.
+    Lost,
+    /// Ended while its context still runs (it has not suspended yet, or it is a thread).
+    Running,
+    /// Ended while the greenlet was parked: the caller now owns its run reference and must
+    /// queue it (`runtime::wake_parked`).
+    Parked,
 }
 
 /// How a park ended when it did not unwind.
@@ -167,25 +189,26 @@ impl ParkCell {
     }
 
     /// Asks the owner to unwind at its next blocking call, and interrupts its current park.
-    /// Returns true when the current park was interrupted (the caller must then wake the owner).
-    pub(crate) fn request_kill(&self) -> bool {
+    ///
+    /// The kill flag is set before the token is read, and the worker that parks a greenlet sets
+    /// PARKED before it reads the flag (both SeqCst read-modify-writes, then loads): either this
+    /// call sees the park waiting, or the worker sees the flag and ends the park itself (see
+    /// [`ParkCell::mark_parked`]). A kill that finds no park waits for the next one.
+    pub(crate) fn request_kill(&self) -> Ended {
         if self
             .kill
             .compare_exchange(KILL_NONE, KILL_REQUESTED, SeqCst, SeqCst)
             .is_err()
         {
-            return false;
+            return Ended::Lost;
         }
         // Greenlet parks are never shielded: a greenlet unwinding a panic parks as its thread
         // (see the module docs), so only the token decides.
         let token = self.token.load(SeqCst);
         if token & STATUS_MASK != WAITING {
-            return false;
+            return Ended::Lost;
         }
-        let killed = (token & !STATUS_MASK) | KILLED;
-        self.token
-            .compare_exchange(token, killed, SeqCst, SeqCst)
-            .is_ok()
+        self.end(token >> STATUS_BITS, KILLED)
     }
 
     /// The status of the park with generation `gen`, as seen now.
@@ -198,25 +221,64 @@ impl ParkCell {
         }
     }
 
-    /// Moves the park `gen` from WAITING to `status`; true if this call won.
-    ///
-    /// SeqCst: the winner then reads the task's scheduling state, and the worker that suspends
-    /// the task writes that state and then reads this token (see [`ParkCell::park_ended`]).
+    /// Moves the park `gen` from WAITING to `status`, as its own context (which runs, so the
+    /// PARKED bit is clear); true if this call won.
     fn finish(&self, gen: u64, status: u64) -> bool {
         let waiting = (gen << STATUS_BITS) | WAITING;
         self.token
-            .compare_exchange(waiting, (gen << STATUS_BITS) | status, SeqCst, Relaxed)
+            .compare_exchange(waiting, (gen << STATUS_BITS) | status, AcqRel, Relaxed)
             .is_ok()
     }
 
-    /// Whether the context's current park has ended (unparked, timed out, killed or retired).
+    /// Moves the park `gen` from WAITING to `status` from outside (an unparker, a timer, a kill),
+    /// whether or not the greenlet is parked yet.
     ///
-    /// Read by a worker right after it marked a suspended greenlet IDLE. A waker finishes the
-    /// park and then reads the scheduling state; the worker writes the state and then reads the
-    /// park (all SeqCst): at least one of them sees the other, so a wake-up is never lost even
-    /// when the waker read a stale `SCHEDULED`.
-    pub(crate) fn park_ended(&self) -> bool {
-        self.token.load(SeqCst) & STATUS_MASK != WAITING
+    /// Release publishes what the waker handed over (a message, a permit) to the woken context,
+    /// which reads the token with Acquire; Acquire takes the run reference from the worker that
+    /// set PARKED.
+    fn end(&self, gen: u64, status: u64) -> Ended {
+        let waiting = (gen << STATUS_BITS) | WAITING;
+        let ended = (gen << STATUS_BITS) | status;
+        // Most wakes find the greenlet parked when it waits for another greenlet, and running
+        // when it waits for an event already under way; either guess costs one CAS if right.
+        match self.token.compare_exchange(waiting, ended, AcqRel, Acquire) {
+            Ok(_) => Ended::Running,
+            Err(actual) if actual == waiting | PARKED => {
+                match self.token.compare_exchange(actual, ended, AcqRel, Relaxed) {
+                    Ok(_) => Ended::Parked,
+                    Err(_) => Ended::Lost, // another party ended it meanwhile
+                }
+            }
+            Err(_) => Ended::Lost,
+        }
+    }
+
+    /// Called by a worker right after its greenlet suspended to park: marks it PARKED. True: it
+    /// is parked, and its run reference now belongs to the token (the worker must give its own
+    /// up without dropping it). False: the park has ended already (or a pending kill ended it
+    /// now), and the worker must requeue the greenlet.
+    pub(crate) fn mark_parked(&self) -> bool {
+        let token = self.token.load(Acquire);
+        if token & STATUS_MASK != WAITING {
+            return false;
+        }
+        // Fails only if the park ended meanwhile: nobody else sets PARKED or a new generation.
+        if self
+            .token
+            .compare_exchange(token, token | PARKED, SeqCst, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // A kill requested just before that CAS may have read the token before the park began
+        // (see `request_kill`): end the park for it. If someone else ended it first, they took
+        // the run reference and queue the greenlet.
+        let killed_here = self.kill.load(SeqCst) == KILL_REQUESTED
+            && self
+                .token
+                .compare_exchange(token | PARKED, (token & !0xFF) | KILLED, AcqRel, Relaxed)
+                .is_ok();
+        !killed_here
     }
 }
 
@@ -234,16 +296,33 @@ thread_local! {
 }
 
 /// Who an [`Unparker`] wakes: a greenlet (through its task) or a plain thread.
-#[derive(Clone)]
 enum Target {
+    /// Holds a reference to the task: may be kept and fired at any time (timers, wait queues).
     Greenlet(TaskRef),
+    /// Borrows the task: made by [`Parker::unparker_in_lock`], under that method's contract.
+    Borrowed(NonNull<Task>),
     Thread(Arc<ThreadCtx>),
 }
 
+// SAFETY: `Greenlet` and `Thread` are Send on their own. A `Borrowed` pointer is to a `Task`,
+// which is Send and Sync (an `Arc<Task>` crosses threads freely); its validity is not tied to a
+// thread but to the lock contract of `Parker::unparker_in_lock`.
+unsafe impl Send for Target {}
+
 impl Target {
+    fn task(&self) -> Option<NonNull<Task>> {
+        match self {
+            Target::Greenlet(task) => Some(NonNull::from(&**task)),
+            Target::Borrowed(task) => Some(*task),
+            Target::Thread(_) => None,
+        }
+    }
+
     fn cell(&self) -> &ParkCell {
         match self {
             Target::Greenlet(task) => &task.header.park,
+            // SAFETY: see `Parker::unparker_in_lock`: the task is alive while this exists.
+            Target::Borrowed(task) => unsafe { &task.as_ref().header.park },
             Target::Thread(t) => &t.cell,
         }
     }
@@ -302,8 +381,7 @@ impl Context {
     }
 }
 
-/// Wakes one park of one context. Cheap to clone; any thread may fire it.
-#[derive(Clone)]
+/// Wakes one park of one context; any thread may fire it.
 pub(crate) struct Unparker {
     target: Target,
     gen: u64,
@@ -326,15 +404,21 @@ impl Unparker {
     }
 
     fn fire(self, status: u64) -> bool {
-        if !self.target.cell().finish(self.gen, status) {
-            return false;
+        match self.target.cell().end(self.gen, status) {
+            Ended::Lost => false,
+            Ended::Running => {
+                if let Target::Thread(t) = &self.target {
+                    t.thread.unpark();
+                }
+                true
+            }
+            Ended::Parked => {
+                let task = self.target.task().expect("only a greenlet parks with PARKED");
+                // SAFETY: ending the park out of PARKED handed us the run reference.
+                unsafe { runtime::wake_parked(task) };
+                true
+            }
         }
-        match self.target {
-            // The unparker's reference moves into the run queue: no extra count.
-            Target::Greenlet(task) => runtime::wake_owned(task),
-            Target::Thread(t) => t.thread.unpark(),
-        }
-        true
     }
 }
 
@@ -355,7 +439,10 @@ pub(crate) fn prepare() -> Parker {
     let context = Context::parking();
     let cell = context.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
-    cell.token.store((gen << STATUS_BITS) | WAITING, SeqCst);
+    // A plain store: the previous park has ended and the context runs, so no other party can
+    // write the token now (they only ever CAS a WAITING token of their own generation). Release
+    // orders it before the registration of the unparkers, whose firers read it.
+    cell.token.store((gen << STATUS_BITS) | WAITING, Release);
     let cell = NonNull::from(cell);
     Parker {
         context,
@@ -366,10 +453,35 @@ pub(crate) fn prepare() -> Parker {
 }
 
 impl Parker {
-    /// An unparker for this park.
+    /// An unparker for this park. It holds a reference to the context, so it may be kept for
+    /// as long as wanted and fired from anywhere.
     pub(crate) fn unparker(&self) -> Unparker {
         Unparker {
             target: self.context.target(),
+            gen: self.gen,
+        }
+    }
+
+    /// An unparker for this park that does not hold a reference to a greenlet (saving two
+    /// atomic reference-count updates on every park).
+    ///
+    /// # Safety
+    /// The caller registers it in a wait list protected by a lock, and:
+    /// * it is fired or dropped only while that lock is held;
+    /// * the waiter takes it out of the list under that lock before it returns from the wait,
+    ///   unless this very unparker ended the park (see `waitlist::park_in`).
+    ///
+    /// Then the task is alive whenever the unparker is used: until its park ends, the task is
+    /// running (it has not returned from the wait) or parked (its run reference is in the
+    /// token); once the park ended another way, the waiter is still inside the wait, held up by
+    /// the lock until it takes the entry out.
+    pub(crate) unsafe fn unparker_in_lock(&self) -> Unparker {
+        let target = match &self.context {
+            Context::Greenlet(task) => Target::Borrowed(*task),
+            Context::Thread(t) => Target::Thread(t.clone()),
+        };
+        Unparker {
+            target,
             gen: self.gen,
         }
     }

@@ -131,7 +131,11 @@ pub(crate) fn park_in_then<'a, S, P>(
     registered: impl FnOnce(),
 ) -> Wake {
     let parker = prepare();
-    let ticket = list(&mut guard).push(parker.unparker(), payload);
+    // SAFETY: the contract of `unparker_in_lock` holds for every wait list: the list lives
+    // inside `mutex`'s state, so its entries are popped and fired (or dropped) only under that
+    // lock, and `Registered` below takes the entry out under the same lock however the wait
+    // ends, except when this unparker ended it (`Wake::Unparked`: the firer popped it).
+    let ticket = list(&mut guard).push(unsafe { parker.unparker_in_lock() }, payload);
     drop(guard);
     let mut entry = Registered {
         mutex,

@@ -29,7 +29,8 @@ use crate::config::{self, Resolved};
 use crate::coroutine::overflow;
 use crate::JoinError;
 pub(crate) use task::{Task, TaskRef};
-use task::{CLAIMED, IDLE, NEW, NOTIFIED, RUNNING, SCHEDULED};
+use crate::park::Ended;
+use task::{CLAIMED, NEW};
 pub(crate) use timers::TimerAction;
 use timers::TimerHeap;
 
@@ -171,43 +172,15 @@ fn schedule(task: TaskRef, origin: Origin) {
     }
 }
 
-/// Makes a parked task runnable; does nothing if it is already queued, running with a wake-up
-/// noted, or finished.
-pub(crate) fn wake(task: &TaskRef) {
-    if make_runnable(task) {
-        schedule(task.clone(), Origin::Woken);
-    }
-}
-
-/// [`wake`] that hands its own reference to the run queue.
-pub(crate) fn wake_owned(task: TaskRef) {
-    if make_runnable(&task) {
-        schedule(task, Origin::Woken);
-    }
-}
-
-/// IDLE → SCHEDULED (true: the caller must queue it) or RUNNING → NOTIFIED (false).
+/// Queues a parked greenlet whose park the caller just ended.
 ///
-/// On `SCHEDULED` (or `NOTIFIED`) there is nothing to do: the task will run and look at its park
-/// again. That load may be stale, though: a worker can have just taken the task from a queue and
-/// stored `RUNNING`, with the greenlet reading its park token before our finish became visible
-/// (a store-then-load race on two words). The greenlet then suspends with its park already
-/// ended; the worker catches exactly that case after marking it IDLE (`ParkCell::park_ended`),
-/// which is why the loads and CASes here are SeqCst.
-fn make_runnable(task: &TaskRef) -> bool {
-    let sched = &task.header.sched;
-    let mut state = sched.load(SeqCst);
-    loop {
-        let next = match state {
-            IDLE => SCHEDULED,
-            RUNNING => NOTIFIED,
-            _ => return false,
-        };
-        match sched.compare_exchange_weak(state, next, SeqCst, SeqCst) {
-            Ok(_) => return next == SCHEDULED,
-            Err(actual) => state = actual,
-        }
-    }
+/// # Safety
+/// The caller ended the park out of PARKED (`park::Ended::Parked`), which makes it the owner of
+/// the run reference the worker gave up into the token: `task` is that reference's pointer.
+pub(crate) unsafe fn wake_parked(task: NonNull<Task>) {
+    // SAFETY: see above: this takes back the reference the worker released with `into_raw`.
+    let task = unsafe { TaskRef::from_raw(task.as_ptr()) };
+    schedule(task, Origin::Woken);
 }
 
 /// Kills a task: one that has not started completes at once with `Killed`; one that runs is
@@ -225,8 +198,9 @@ pub(crate) fn kill(task: &TaskRef) {
     if h.is_done() || h.life.load(Acquire) == CLAIMED {
         return;
     }
-    if h.park.request_kill() {
-        wake(task);
+    if h.park.request_kill() == Ended::Parked {
+        // SAFETY: the kill ended the park out of PARKED: the run reference is ours now.
+        unsafe { wake_parked(NonNull::from(&**task)) };
     }
 }
 

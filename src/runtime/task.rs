@@ -5,10 +5,19 @@
 //!
 //! * `life`: `NEW` → `STARTED` → `DONE`, or `NEW` → `CLAIMED` → `DONE` when it is killed before it
 //!   ever ran. Whoever wins the CAS out of `NEW` owns the function.
-//! * `sched`: `IDLE` (parked), `SCHEDULED` (in a run queue or a timer), `RUNNING`, `NOTIFIED`
-//!   (woken while still running: the worker requeues it as soon as it suspends). A wake only acts
-//!   on `IDLE` (it queues the task) and `RUNNING` (it leaves a note), so a task sits in at most
-//!   one queue and is resumed by at most one worker at a time.
+//! * the park token (`park`, see [`crate::park`]): which park is current, how it ended, and
+//!   whether the greenlet is *parked* (suspended, with no queue or worker holding it).
+//!
+//! # The run reference
+//!
+//! Until a greenlet finishes, exactly one of its `Arc` references is its *run reference*: the
+//! one that may resume it. It sits in a run queue, or with the worker running the greenlet, or
+//! with the `spawn_later` timer before the start, or nowhere while the greenlet is parked: the
+//! worker then gives it up into the park token (`Arc::into_raw`, the PARKED bit), and whoever
+//! ends that park takes it back (`Arc::from_raw`) and queues the greenlet. Exactly one party
+//! holds it at a time, so a greenlet sits in at most one queue and runs on at most one worker;
+//! and a parked greenlet stays allocated, which is what lets a wait list unpark it through a
+//! borrowed pointer (see `park::waitlist`).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -27,11 +36,6 @@ pub(crate) const STARTED: u8 = 1;
 pub(crate) const CLAIMED: u8 = 2;
 pub(crate) const DONE: u8 = 3;
 
-pub(crate) const IDLE: u8 = 0;
-pub(crate) const SCHEDULED: u8 = 1;
-pub(crate) const RUNNING: u8 = 2;
-pub(crate) const NOTIFIED: u8 = 3;
-
 /// A greenlet: the untyped header and a body that knows the function and result types.
 pub(crate) struct Task<B: ?Sized = dyn Runnable> {
     pub(crate) header: Header,
@@ -45,7 +49,6 @@ pub(crate) type TaskRef = Arc<Task>;
 /// stack pointer) in the first cache line of the allocation.
 #[repr(C)]
 pub(crate) struct Header {
-    pub(crate) sched: AtomicU8,
     pub(crate) life: AtomicU8,
     coroutine: UnsafeCell<Option<Coroutine>>,
     pub(crate) park: ParkCell,
@@ -58,16 +61,15 @@ pub(crate) struct Header {
 }
 
 // SAFETY: every field but `coroutine` and `locals` is Sync on its own. `coroutine` is touched
-// only by the worker that holds the task in the RUNNING/NOTIFIED state (it moved the task out of
-// a queue; see the state machine above), or by the worker that won `life` NEW → STARTED, so
-// accesses are never concurrent; the queues' Release/Acquire hand-off orders them across
-// workers. `locals` is touched only by the greenlet itself while it runs (same argument).
+// only by the worker that holds the run reference (see the module docs) and runs or finishes the
+// task, or by the worker that won `life` NEW → STARTED (holding it too), so accesses are never
+// concurrent; the run reference moves between threads through Release/Acquire operations (run
+// queues, the park token), which orders them. `locals` is touched only by the greenlet itself while it runs (same argument).
 unsafe impl Sync for Header {}
 
 impl Header {
-    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize, sched: u8) -> Header {
+    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Header {
         Header {
-            sched: AtomicU8::new(sched),
             life: AtomicU8::new(NEW),
             park: ParkCell::new(),
             joiners: WaitQueue::new(),

@@ -40,7 +40,8 @@ impl TimerAction {
             TimerAction::Unpark(u) => {
                 u.time_out();
             }
-            TimerAction::Start(task) => super::wake(&task),
+            // The timer held the run reference of a greenlet that has not started yet.
+            TimerAction::Start(task) => super::spawn(task),
         }
     }
 }

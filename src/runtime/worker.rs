@@ -8,7 +8,7 @@ use std::thread;
 
 use crossbeam_deque::{Steal, Worker};
 
-use super::task::{IDLE, NEW, RUNNING, SCHEDULED, STARTED};
+use super::task::{NEW, STARTED};
 use super::{Origin, Runtime, Task, TaskRef, TimerAction};
 use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
 use crate::JoinError;
@@ -380,7 +380,6 @@ impl WorkerCtx {
             STARTED => {}
             _ => return, // killed before it started
         }
-        h.sched.store(RUNNING, Relaxed);
         self.current.set(Some(NonNull::from(&*task)));
         // SAFETY: this worker holds the task in RUNNING, so it alone touches the coroutine.
         let coroutine = unsafe { h.coroutine() }
@@ -390,7 +389,6 @@ impl WorkerCtx {
         self.current.set(None);
         match reason {
             Some(Suspend::Yield) => {
-                h.sched.store(SCHEDULED, Relaxed);
                 // A yield lets every runnable greenlet go first, those still in the global
                 // injector included (spawned from plain threads): bring a batch of them in ahead
                 // of the yielder, or they would wait up to GLOBAL_INTERVAL ticks.
@@ -400,20 +398,12 @@ impl WorkerCtx {
                 self.push_back(task);
             }
             Some(Suspend::Park) => {
-                if h.sched
-                    .compare_exchange(RUNNING, IDLE, SeqCst, SeqCst)
-                    .is_err()
-                {
-                    // Woken while it was suspending (NOTIFIED): requeue it now.
-                    h.sched.store(SCHEDULED, Relaxed);
-                    self.push_back(task);
-                } else if h.park.park_ended()
-                    && h.sched
-                        .compare_exchange(IDLE, SCHEDULED, SeqCst, Relaxed)
-                        .is_ok()
-                {
-                    // The park ended before the greenlet suspended, and its waker saw a stale
-                    // SCHEDULED (see `runtime::make_runnable`): requeue it ourselves.
+                if h.park.mark_parked() {
+                    // Parked: the run reference now lives in the park token, and whoever ends
+                    // the park takes it back (`runtime::wake_parked`).
+                    let _ = TaskRef::into_raw(task);
+                } else {
+                    // The park ended while the greenlet was suspending: requeue it now.
                     self.push_back(task);
                 }
             }
