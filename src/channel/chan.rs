@@ -16,10 +16,9 @@
 //! `channel::array` instead (crossbeam-channel splits its flavours the same way).
 
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::park::{lock, park_in, WaitList, Wake};
+use crate::park::{park_in, SpinLock, WaitList, Wake};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -127,13 +126,13 @@ impl<T, S: Store<T>> State<T, S> {
 }
 
 pub(crate) struct Chan<T, S> {
-    state: Mutex<State<T, S>>,
+    state: SpinLock<State<T, S>>,
 }
 
 impl<T, S: Store<T>> Chan<T, S> {
     pub(crate) fn new(items: S, cap: Option<usize>) -> Chan<T, S> {
         Chan {
-            state: Mutex::new(State {
+            state: SpinLock::new(State {
                 items,
                 cap,
                 receivers: WaitList::new(),
@@ -148,7 +147,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Sends `value`, waiting as `wait` allows; hands it back on failure.
     pub(crate) fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if s.receivers_alive == 0 {
             return Err((value, Fail::Disconnected));
         }
@@ -192,7 +191,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Receives a message, waiting as `wait` allows.
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if let Some(v) = s.items.take() {
             // Room freed: move a parked sender's message into the buffer.
             while let Some(w) = s.senders.pop() {
@@ -245,24 +244,24 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Messages in the buffer.
     pub(crate) fn len(&self) -> usize {
-        lock(&self.state).items.count()
+        self.state.lock().items.count()
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {
-        lock(&self.state).cap
+        self.state.lock().cap
     }
 
     pub(crate) fn add_sender(&self) {
-        lock(&self.state).senders_alive += 1;
+        self.state.lock().senders_alive += 1;
     }
 
     pub(crate) fn add_receiver(&self) {
-        lock(&self.state).receivers_alive += 1;
+        self.state.lock().receivers_alive += 1;
     }
 
     /// The last sender gone: parked receivers wake up empty-handed (Disconnected).
     pub(crate) fn drop_sender(&self) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.senders_alive -= 1;
         if s.senders_alive == 0 {
             s.receivers.wake_all();
@@ -271,7 +270,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// The last receiver gone: parked senders wake up with their message (Disconnected).
     pub(crate) fn drop_receiver(&self) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.receivers_alive -= 1;
         if s.receivers_alive == 0 {
             s.senders.wake_all();
@@ -280,7 +279,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Marks one received item done; false if none was outstanding.
     pub(crate) fn task_done(&self) -> bool {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if s.unfinished == 0 {
             return false;
         }
@@ -293,13 +292,13 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Waits until every item put has been marked done.
     pub(crate) fn join(&self, deadline: Option<Instant>) -> bool {
-        let s = lock(&self.state);
+        let s = self.state.lock();
         if s.unfinished == 0 {
             return true;
         }
         match park_in(&self.state, s, |s| &mut s.joiners, (), deadline) {
             Wake::Unparked => true,
-            Wake::TimedOut => lock(&self.state).unfinished == 0,
+            Wake::TimedOut => self.state.lock().unfinished == 0,
         }
     }
 }

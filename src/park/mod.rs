@@ -38,6 +38,7 @@
 //!
 //! [`with_timeout`]: crate::with_timeout
 
+mod spinlock;
 mod waitlist;
 mod waitqueue;
 
@@ -52,6 +53,7 @@ use std::time::Instant;
 use crate::coroutine::{self, Suspend};
 use crate::runtime::{self, Task, TaskRef};
 
+pub(crate) use spinlock::SpinLock;
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
 
@@ -239,14 +241,20 @@ impl ParkCell {
     fn end(&self, gen: u64, status: u64) -> Ended {
         let waiting = (gen << STATUS_BITS) | WAITING;
         let ended = (gen << STATUS_BITS) | status;
-        // Most wakes find the greenlet parked when it waits for another greenlet, and running
-        // when it waits for an event already under way; either guess costs one CAS if right.
-        match self.token.compare_exchange(waiting, ended, AcqRel, Acquire) {
-            Ok(_) => Ended::Running,
-            Err(actual) if actual == waiting | PARKED => {
-                match self.token.compare_exchange(actual, ended, AcqRel, Relaxed) {
-                    Ok(_) => Ended::Parked,
-                    Err(_) => Ended::Lost, // another party ended it meanwhile
+        // Guess that the greenlet is parked (the usual case when one greenlet wakes another);
+        // a wrong guess costs one more CAS.
+        match self
+            .token
+            .compare_exchange(waiting | PARKED, ended, AcqRel, Relaxed)
+        {
+            Ok(_) => Ended::Parked,
+            Err(actual) if actual == waiting => {
+                match self.token.compare_exchange(waiting, ended, AcqRel, Acquire) {
+                    Ok(_) => Ended::Running,
+                    // The worker set PARKED in between; nobody else can have ended the park
+                    // without also clearing WAITING.
+                    Err(now) if now == waiting | PARKED => self.end(gen, status),
+                    Err(_) => Ended::Lost,
                 }
             }
             Err(_) => Ended::Lost,
@@ -413,7 +421,10 @@ impl Unparker {
                 true
             }
             Ended::Parked => {
-                let task = self.target.task().expect("only a greenlet parks with PARKED");
+                let task = self
+                    .target
+                    .task()
+                    .expect("only a greenlet parks with PARKED");
                 // SAFETY: ending the park out of PARKED handed us the run reference.
                 unsafe { runtime::wake_parked(task) };
                 true

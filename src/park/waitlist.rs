@@ -11,6 +11,8 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
+
+use super::spinlock::{SpinGuard, SpinLock};
 use std::time::Instant;
 
 use super::{prepare, Unparker, Wake};
@@ -111,8 +113,8 @@ pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
 /// `Wake::TimedOut`, and on an unwind (kill, `with_timeout`), the entry is taken out of the list
 /// again under the lock before this returns: nothing was handed over.
 pub(crate) fn park_in<'a, S, P>(
-    mutex: &'a Mutex<S>,
-    guard: MutexGuard<'a, S>,
+    mutex: &'a SpinLock<S>,
+    guard: SpinGuard<'a, S>,
     list: fn(&mut S) -> &mut WaitList<P>,
     payload: P,
     deadline: Option<Instant>,
@@ -123,8 +125,8 @@ pub(crate) fn park_in<'a, S, P>(
 /// [`park_in`] that runs `registered` after the waiter is in the list and the lock is released,
 /// just before parking (a condition variable releases the user's mutex there).
 pub(crate) fn park_in_then<'a, S, P>(
-    mutex: &'a Mutex<S>,
-    mut guard: MutexGuard<'a, S>,
+    mutex: &'a SpinLock<S>,
+    mut guard: SpinGuard<'a, S>,
     list: fn(&mut S) -> &mut WaitList<P>,
     payload: P,
     deadline: Option<Instant>,
@@ -154,7 +156,7 @@ pub(crate) fn park_in_then<'a, S, P>(
 
 /// Takes a waiter out of its list if it is still there, however the wait ends.
 struct Registered<'a, S, P> {
-    mutex: &'a Mutex<S>,
+    mutex: &'a SpinLock<S>,
     list: fn(&mut S) -> &mut WaitList<P>,
     ticket: u64,
     armed: bool,
@@ -163,7 +165,7 @@ struct Registered<'a, S, P> {
 impl<S, P> Drop for Registered<'_, S, P> {
     fn drop(&mut self) {
         if self.armed {
-            let mut state = lock(self.mutex);
+            let mut state = self.mutex.lock();
             (self.list)(&mut state).remove(self.ticket);
         }
     }

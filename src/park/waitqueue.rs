@@ -6,14 +6,14 @@
 //! the registration (SeqCst fences on both sides): no wake-up is lost.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
-use std::sync::Mutex;
 use std::time::Instant;
 
-use super::waitlist::{lock, WaitList};
+use super::spinlock::SpinLock;
+use super::waitlist::WaitList;
 use super::{prepare, Wake};
 
 pub(crate) struct WaitQueue {
-    waiters: Mutex<WaitList>,
+    waiters: SpinLock<WaitList>,
     /// True while `waiters` may be non-empty: lets notifiers skip the lock when nobody waits.
     nonempty: AtomicBool,
 }
@@ -21,7 +21,7 @@ pub(crate) struct WaitQueue {
 impl WaitQueue {
     pub(crate) const fn new() -> WaitQueue {
         WaitQueue {
-            waiters: Mutex::new(WaitList::new()),
+            waiters: SpinLock::new(WaitList::new()),
             nonempty: AtomicBool::new(false),
         }
     }
@@ -41,7 +41,7 @@ impl WaitQueue {
             }
             let parker = prepare();
             let ticket = {
-                let mut w = lock(&self.waiters);
+                let mut w = self.waiters.lock();
                 let ticket = w.push(parker.unparker(), ());
                 self.nonempty.store(true, SeqCst);
                 ticket
@@ -72,7 +72,7 @@ impl WaitQueue {
         if !self.nonempty.load(SeqCst) {
             return false;
         }
-        let mut w = lock(&self.waiters);
+        let mut w = self.waiters.lock();
         let woke = w.wake_one();
         self.nonempty.store(!w.is_empty(), SeqCst);
         woke
@@ -84,7 +84,7 @@ impl WaitQueue {
         if !self.nonempty.load(SeqCst) {
             return 0;
         }
-        let mut w = lock(&self.waiters);
+        let mut w = self.waiters.lock();
         self.nonempty.store(false, SeqCst);
         // Under the lock, so that tickets keep increasing (a late Registration must never
         // match a newer waiter).
@@ -103,7 +103,7 @@ impl Drop for Registration<'_> {
         if !self.queue.nonempty.load(SeqCst) {
             return; // drained by notify_all: our entry is gone
         }
-        let mut w = lock(&self.queue.waiters);
+        let mut w = self.queue.waiters.lock();
         w.remove(self.ticket);
         if w.is_empty() {
             self.queue.nonempty.store(false, SeqCst);

@@ -27,9 +27,9 @@ use crossbeam_deque::{Injector, Stealer};
 
 use crate::config::{self, Resolved};
 use crate::coroutine::overflow;
+use crate::park::Ended;
 use crate::JoinError;
 pub(crate) use task::{Task, TaskRef};
-use crate::park::Ended;
 use task::{CLAIMED, NEW};
 pub(crate) use timers::TimerAction;
 use timers::TimerHeap;

@@ -1,10 +1,9 @@
 //! [`AsyncResult`]: a value set once, waited for by many.
 
 use std::fmt;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
-use crate::park::{lock, park_in, WaitList, Wake};
+use crate::park::{park_in, SpinLock, WaitList, Wake};
 
 /// A write-once value that greenlets wait for, like `gevent.event.AsyncResult`.
 ///
@@ -23,7 +22,7 @@ use crate::park::{lock, park_in, WaitList, Wake};
 /// assert_eq!(result.try_get(), Some("first"));
 /// ```
 pub struct AsyncResult<T: Clone> {
-    state: StdMutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 struct State<T> {
@@ -44,7 +43,7 @@ impl<T: Clone> AsyncResult<T> {
     /// ```
     pub const fn new() -> AsyncResult<T> {
         AsyncResult {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 value: None,
                 waiters: WaitList::new(),
             }),
@@ -60,7 +59,7 @@ impl<T: Clone> AsyncResult<T> {
     /// assert_eq!(r.get(), "first");
     /// ```
     pub fn set(&self, value: T) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if s.value.is_none() {
             s.value = Some(value);
             s.waiters.wake_all();
@@ -93,12 +92,12 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
-        let s = lock(&self.state);
+        let s = self.state.lock();
         if let Some(v) = &s.value {
             return Some(v.clone());
         }
         match park_in(&self.state, s, waiters, (), deadline) {
-            Wake::Unparked | Wake::TimedOut => lock(&self.state).value.clone(),
+            Wake::Unparked | Wake::TimedOut => self.state.lock().value.clone(),
         }
     }
 
@@ -111,7 +110,7 @@ impl<T: Clone> AsyncResult<T> {
     /// assert_eq!(r.try_get(), Some('x'));
     /// ```
     pub fn try_get(&self) -> Option<T> {
-        lock(&self.state).value.clone()
+        self.state.lock().value.clone()
     }
 
     /// Whether the value is set.
@@ -123,7 +122,7 @@ impl<T: Clone> AsyncResult<T> {
     /// assert!(r.is_ready());
     /// ```
     pub fn is_ready(&self) -> bool {
-        lock(&self.state).value.is_some()
+        self.state.lock().value.is_some()
     }
 }
 

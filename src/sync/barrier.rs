@@ -1,10 +1,9 @@
 //! [`Barrier`]: wait until `n` greenlets have arrived.
 
 use std::fmt;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
-use crate::park::{lock, park_in, WaitList, Wake};
+use crate::park::{park_in, SpinLock, WaitList, Wake};
 
 /// A rendezvous of `n` parties, like `std::sync::Barrier` and `threading.Barrier`.
 ///
@@ -26,7 +25,7 @@ use crate::park::{lock, park_in, WaitList, Wake};
 /// ```
 pub struct Barrier {
     n: usize,
-    state: StdMutex<State>,
+    state: SpinLock<State>,
 }
 
 struct State {
@@ -78,7 +77,7 @@ impl Barrier {
     pub fn new(n: usize) -> Barrier {
         Barrier {
             n: n.max(1),
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 arrived: 0,
                 generation: 0,
                 waiters: WaitList::new(),
@@ -115,7 +114,7 @@ impl Barrier {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Option<BarrierWaitResult> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.arrived += 1;
         if s.arrived >= self.n {
             s.arrived = 0;
@@ -147,7 +146,7 @@ struct Leave<'a> {
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let mut s = lock(&self.barrier.state);
+            let mut s = self.barrier.state.lock();
             if s.generation == self.generation {
                 s.arrived -= 1;
             }

@@ -1,11 +1,10 @@
 //! [`Condvar`]: wait for a condition under a [`Mutex`].
 
 use std::fmt;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
-use crate::park::{lock, park_in_then, WaitList, Wake};
+use crate::park::{park_in_then, SpinLock, WaitList, Wake};
 
 /// A condition variable for greenlets, like `threading.Condition` (with the lock passed in).
 ///
@@ -31,7 +30,7 @@ use crate::park::{lock, park_in_then, WaitList, Wake};
 /// assert_eq!(waiter.join().unwrap(), "woke");
 /// ```
 pub struct Condvar {
-    waiters: StdMutex<WaitList>,
+    waiters: SpinLock<WaitList>,
 }
 
 fn list(w: &mut WaitList) -> &mut WaitList {
@@ -47,7 +46,7 @@ impl Condvar {
     /// ```
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: StdMutex::new(WaitList::new()),
+            waiters: SpinLock::new(WaitList::new()),
         }
     }
 
@@ -123,7 +122,7 @@ impl Condvar {
     ) -> (MutexGuard<'a, T>, bool) {
         let mutex = MutexGuard::mutex(&guard);
         // Registered before the mutex is released: a notify after our unlock cannot be missed.
-        let w = lock(&self.waiters);
+        let w = self.waiters.lock();
         let wake = park_in_then(&self.waiters, w, list, (), deadline, move || drop(guard));
         (mutex.lock(), wake == Wake::TimedOut)
     }
@@ -144,7 +143,7 @@ impl Condvar {
     /// assert_eq!(consumer.join().unwrap(), 7);
     /// ```
     pub fn notify_one(&self) {
-        lock(&self.waiters).wake_one();
+        self.waiters.lock().wake_one();
     }
 
     /// Wakes every waiter.
@@ -164,7 +163,7 @@ impl Condvar {
     /// greenlet::joinall(waiters);
     /// ```
     pub fn notify_all(&self) {
-        lock(&self.waiters).wake_all();
+        self.waiters.lock().wake_all();
     }
 }
 

@@ -4,10 +4,9 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
-use crate::park::{lock, park_in, WaitList, Wake};
+use crate::park::{park_in, SpinLock, WaitList, Wake};
 
 /// A mutual-exclusion lock for greenlets, like `threading.Lock` / gevent's `Semaphore(1)`.
 ///
@@ -38,7 +37,7 @@ use crate::park::{lock, park_in, WaitList, Wake};
 /// assert_eq!(*counter.lock(), 1000);
 /// ```
 pub struct Mutex<T: ?Sized> {
-    state: StdMutex<State>,
+    state: SpinLock<State>,
     value: UnsafeCell<T>,
 }
 
@@ -66,7 +65,7 @@ impl<T> Mutex<T> {
     /// ```
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 locked: false,
                 waiters: WaitList::new(),
             }),
@@ -121,7 +120,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_some());
     /// ```
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if s.locked {
             return None;
         }
@@ -144,7 +143,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T>> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if !s.locked {
             s.locked = true;
             return Some(MutexGuard::new(self));
@@ -177,12 +176,12 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(!m.is_locked());
     /// ```
     pub fn is_locked(&self) -> bool {
-        lock(&self.state).locked
+        self.state.lock().locked
     }
 
     /// Hands the lock to the first waiter still parked, or unlocks.
     fn unlock(&self) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if !s.waiters.wake_one() {
             s.locked = false;
         }

@@ -1,10 +1,9 @@
 //! [`Semaphore`]: a counter of permits, handed to waiters in FIFO order.
 
 use std::fmt;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
-use crate::park::{lock, park_in, WaitList, Wake};
+use crate::park::{park_in, SpinLock, WaitList, Wake};
 
 /// A counting semaphore for greenlets, like `threading.Semaphore` / `gevent.lock.Semaphore`.
 ///
@@ -33,7 +32,7 @@ use crate::park::{lock, park_in, WaitList, Wake};
 /// assert_eq!(sem.available_permits(), 2);
 /// ```
 pub struct Semaphore {
-    state: StdMutex<State>,
+    state: SpinLock<State>,
 }
 
 struct State {
@@ -54,7 +53,7 @@ impl Semaphore {
     /// ```
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 permits,
                 waiters: WaitList::new(),
             }),
@@ -97,7 +96,7 @@ impl Semaphore {
     /// assert!(s.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if s.permits == 0 {
             return None;
         }
@@ -120,7 +119,7 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         // Released permits go to waiters first, so a free permit means nobody waits.
         if s.permits > 0 {
             s.permits -= 1;
@@ -140,7 +139,7 @@ impl Semaphore {
     /// assert_eq!(s.available_permits(), 2);
     /// ```
     pub fn available_permits(&self) -> usize {
-        lock(&self.state).permits
+        self.state.lock().permits
     }
 
     /// Adds `n` permits: each goes to a waiter if one is parked, else to the count.
@@ -151,7 +150,7 @@ impl Semaphore {
     /// assert_eq!(s.available_permits(), 2);
     /// ```
     pub fn add_permits(&self, n: usize) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         for _ in 0..n {
             if !s.waiters.wake_one() {
                 s.permits += 1;
@@ -176,7 +175,7 @@ impl Semaphore {
     /// assert_eq!(s.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        lock(&self.state).waiters.len()
+        self.state.lock().waiters.len()
     }
 }
 
