@@ -346,9 +346,9 @@ enum Context {
 impl Context {
     /// The context that parks now: the running greenlet, or the thread (a plain thread, or a
     /// worker whose greenlet is unwinding a panic: see the module docs).
-    fn parking() -> Context {
+    fn parking(panicking: bool) -> Context {
         match runtime::current_task_ptr() {
-            Some(task) if !thread::panicking() => Context::Greenlet(task),
+            Some(task) if !panicking => Context::Greenlet(task),
             _ => Context::thread(),
         }
     }
@@ -447,7 +447,8 @@ pub(crate) struct Parker {
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
 /// Register them where the wake-up will come from, then call [`Parker::park`].
 pub(crate) fn prepare() -> Parker {
-    let context = Context::parking();
+    let panicking = thread::panicking();
+    let context = Context::parking(panicking);
     let cell = context.cell();
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
     // A plain store: the previous park has ended and the context runs, so no other party can
@@ -459,7 +460,7 @@ pub(crate) fn prepare() -> Parker {
         context,
         cell,
         gen,
-        shielded: thread::panicking(),
+        shielded: panicking,
     }
 }
 
@@ -506,6 +507,17 @@ impl Parker {
     /// `with_timeout` (unless the context is already unwinding a panic).
     pub(crate) fn park(self, deadline: Option<Instant>) -> Wake {
         let cell = self.cell();
+        if deadline.is_none() && matches!(self.context, Context::Greenlet(_)) {
+            // The common case, kept short: a greenlet (never shielded) waiting for another
+            // party with no deadline of its own; an enclosing with_timeout sends it below.
+            if cell.frames().is_empty() {
+                if cell.kill.load(Relaxed) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
+                    cell.deliver_kill();
+                }
+                self.block_greenlet(None);
+                return self.resolve(None, None);
+            }
+        }
         let shielded = self.shielded;
         if !shielded && cell.kill.load(SeqCst) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
             cell.deliver_kill();
