@@ -33,14 +33,15 @@ fn main() {
     results.wait();
     println!("map_async ready: {:?}", results.join().unwrap());
 
-    // imap_unordered: results as they finish; the slowest item comes last.
+    // imap_unordered: results as they finish; the slowest item comes last (30 ms apart, so that
+    // the order holds on a loaded machine too).
     let order: Vec<u64> = pool1
         .imap_unordered(
             |ms: u64| {
                 sleep(Duration::from_millis(ms));
                 ms
             },
-            [30, 10, 20],
+            [90, 30, 60],
         )
         .collect();
     println!("imap_unordered: {order:?}");

@@ -318,7 +318,7 @@ fn seed_examples_from_the_later_notes() {
         &[
             "map: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
             "map_async ready: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
-            "imap_unordered: [10, 20, 30]",
+            "imap_unordered: [30, 60, 90]",
             "Thread 5: finishing",
             "executor ran 6 items, at most 3 at once",
         ],

@@ -284,3 +284,35 @@ fn a_greenlet_parked_mid_panic_leaves_the_others_unshielded() {
         Some("planned")
     );
 }
+
+#[test]
+fn a_kill_racing_a_park_is_never_lost() {
+    // A plain thread plays ping-pong with a greenlet and kills it right after a reply: the kill
+    // lands while the greenlet goes back into `recv`, before its park begins, between `prepare`
+    // and the suspend, while its worker marks it parked, or after. It must end Killed, always.
+    for i in 0..400u32 {
+        let (to_g, from_t) = greenlet::channel::bounded::<u32>(1);
+        let (to_t, from_g) = greenlet::channel::bounded::<u32>(1);
+        let g = spawn(move || {
+            for v in from_t.iter() {
+                to_t.send(v).unwrap();
+            }
+        });
+        for round in 0..=(i % 8) {
+            to_g.send(round).unwrap();
+            while from_g.try_recv().is_err() {
+                std::hint::spin_loop();
+            }
+        }
+        for _ in 0..(i % 50) {
+            std::hint::spin_loop();
+        }
+        g.kill();
+        assert!(
+            g.wait_timeout(Duration::from_secs(10)),
+            "iteration {i}: the kill was lost"
+        );
+        assert!(g.join().unwrap_err().is_killed());
+        drop(to_g);
+    }
+}

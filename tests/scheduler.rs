@@ -154,6 +154,45 @@ fn plain_threads_and_greenlets_wake_each_other() {
     }
 }
 
+#[test]
+fn cross_thread_ping_pong_loses_no_wake_up() {
+    // A plain thread bounces a counter off a greenlet. The thread never blocks: it spins on
+    // `try_recv`, so its next message (and the wake-up that comes with it) lands while the
+    // greenlet is still parking, right in the race between a wake and the worker marking the
+    // greenlet parked. A lost wake-up shows as a round trip that never completes.
+    const ROUNDS: u64 = 50_000;
+    let (to_g, from_t) = greenlet::channel::bounded::<u64>(1);
+    let (to_t, from_g) = greenlet::channel::bounded::<u64>(1);
+    let g = spawn(move || {
+        let mut seen = 0;
+        for v in from_t.iter() {
+            assert_eq!(v, 2 * seen);
+            seen += 1;
+            to_t.send(v + 1).unwrap();
+        }
+        seen
+    });
+    for i in 0..ROUNDS {
+        to_g.send(2 * i).unwrap();
+        let sent = Instant::now();
+        let reply = loop {
+            match from_g.try_recv() {
+                Ok(v) => break v,
+                Err(_) => {
+                    assert!(
+                        sent.elapsed() < Duration::from_secs(10),
+                        "round trip {i} never came back: a wake-up was lost"
+                    );
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        assert_eq!(reply, 2 * i + 1);
+    }
+    drop(to_g);
+    assert_eq!(g.join().unwrap(), ROUNDS);
+}
+
 /// Process CPU time (utime + stime) in clock ticks of 10 ms.
 fn process_cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -8,16 +8,19 @@
 //! killed got nothing: the releaser saw `unpark() == false` and moved on to the next waiter.
 //!
 //! Each entry may carry a payload, e.g. a pointer to the waiter's message slot.
+//!
+//! Because entries are fired, dropped and taken back only under the primitive's lock, the
+//! unparkers of [`park_in`] borrow the waiting greenlet instead of counting a reference to it
+//! (see `Parker::unparker_in_lock`): a park through a wait list touches no reference count.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-
-use super::spinlock::{SpinGuard, SpinLock};
 use std::time::Instant;
 
+use super::spinlock::{SpinGuard, SpinLock};
 use super::{prepare, Unparker, Wake};
 
-/// Parked waiters in FIFO order. Lives inside the primitive's mutex.
+/// Parked waiters in FIFO order. Lives inside the primitive's [`SpinLock`].
 pub(crate) struct WaitList<P = ()> {
     entries: VecDeque<Waiter<P>>,
     next_ticket: u64,
@@ -100,8 +103,9 @@ impl<P> Default for WaitList<P> {
     }
 }
 
-/// Locks a primitive's state. No user code runs under these locks, so poisoning carries no
-/// meaning and is ignored.
+/// Locks a `std::sync::Mutex` that guards runtime bookkeeping (a pool's members, the blocking
+/// thread pool), where a holder may block or allocate for longer than a spin lock should wait.
+/// No user code runs under these locks, so poisoning carries no meaning and is ignored.
 pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -381,7 +381,8 @@ impl WorkerCtx {
             _ => return, // killed before it started
         }
         self.current.set(Some(NonNull::from(&*task)));
-        // SAFETY: this worker holds the task in RUNNING, so it alone touches the coroutine.
+        // SAFETY: this worker holds the task's run reference (see `task`), so it alone touches
+        // the coroutine.
         let coroutine = unsafe { h.coroutine() }
             .as_mut()
             .expect("a started greenlet has a coroutine");
