@@ -74,10 +74,10 @@ fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
 /// From this capacity on, a bounded channel uses the lock-free ring.
 ///
 /// With a tiny buffer nearly every operation finds it full or empty and must wake the other
-/// side; there a direct hand-off under one lock wins (ping-pong over `bounded(1)`: 250 ns per
-/// round trip against 355 for the ring, on the project's 2-core machine). With room to spare,
-/// most operations never wait, and the ring's lock-free fast path wins (16 x 16 MPMC through
-/// `bounded(1024)`: 17-27 ns per message, against 60-260 for the locked engine).
+/// side; there a direct hand-off under one lock wins (ping-pong over `bounded(3)`: 149 ns per
+/// round trip against 279 for the ring at `bounded(4)`, on the project's 2-core machine). With
+/// room to spare, most operations never wait, and the ring's lock-free fast path wins (16 x 16
+/// MPMC through `bounded(1024)`: 17-27 ns per message, against 130-175 for the locked engine).
 const ARRAY_MIN_CAP: usize = 4;
 
 /// The two engines behind a channel: the lock-free ring for `bounded(n)` with
