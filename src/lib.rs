@@ -92,7 +92,9 @@
 //!
 //! - **No monkey patching.** `std::thread::sleep`, `std::net` and blocking file IO block the
 //!   whole worker thread, and every greenlet queued on it waits. Use this crate's [`sleep`],
-//!   [`net`] sockets, [`process`] and, for any other blocking call, [`threadpool::apply`].
+//!   [`net`] sockets, [`process`] and, for any other blocking call, [`threadpool::apply`]. A
+//!   monitor thread logs a warning (through the `log` crate) naming any greenlet that holds its
+//!   worker for more than 100 ms without a blocking call of this crate.
 //! - **Parallel, not just concurrent.** Greenlets run on one worker thread per core at once, so
 //!   CPU-bound greenlets use every core (no GIL, no need for processes) and shared data needs a
 //!   lock or an atomic: between two statements another greenlet may run, on another core.

@@ -139,6 +139,11 @@ impl Idle {
         }
     }
 
+    /// Whether every worker sleeps now (the stall monitor then has nothing to watch).
+    pub(crate) fn all_asleep(&self) -> bool {
+        self.num_sleeping.load(SeqCst) == self.workers
+    }
+
     /// Enters the searching state if fewer than half the workers search; false otherwise.
     pub(crate) fn start_search(&self) -> bool {
         let searching = self.num_searching.load(SeqCst);

@@ -6,6 +6,8 @@
 //! * A global injector takes greenlets spawned or woken from outside the workers.
 //! * An idle worker steals from the injector and the other workers, fires due timers, and then
 //!   sleeps until woken or until the next deadline (see [`idle`]). An idle runtime uses no CPU.
+//! * A monitor thread warns (through `log`) when one greenlet holds a worker for more than
+//!   100 ms without a blocking call of this crate (see [`monitor`]).
 //! * Fairness: every 61 ticks a worker looks at the injector before its own queue;
 //!   the run-next slot is skipped after 16 hand-offs in a row; a greenlet that yields goes to the
 //!   back of the queue.
@@ -13,6 +15,7 @@
 //! The runtime starts on first use and lives as long as the process.
 
 mod idle;
+mod monitor;
 pub(crate) mod task;
 mod timers;
 mod worker;
@@ -49,6 +52,8 @@ pub(crate) struct Runtime {
     pub(crate) config: Resolved,
     /// The IO driver, polled by idle workers (see [`crate::io::driver`]).
     pub(crate) io: crate::io::Driver,
+    /// What the stall monitor watches (see [`monitor`]).
+    monitor: monitor::Monitor,
 }
 
 /// What the other threads may touch of one worker.
@@ -84,6 +89,15 @@ fn start() -> Runtime {
             panic!("greenlet: could not start worker thread {index}: {e}");
         }
     }
+    let monitor = thread::Builder::new()
+        .name("greenlet-monitor".into())
+        .spawn(|| {
+            let rt = RUNTIME.wait();
+            rt.monitor.run(|| rt.idle.all_asleep());
+        });
+    if let Err(e) = monitor {
+        log::error!("greenlet: could not start the stall monitor thread (running without): {e}");
+    }
     log::debug!("greenlet: runtime started with {n} workers");
     Runtime {
         injector: Injector::new(),
@@ -102,6 +116,7 @@ fn start() -> Runtime {
         config,
         io: crate::io::Driver::new()
             .unwrap_or_else(|e| panic!("greenlet: could not create the IO poller: {e}")),
+        monitor: monitor::Monitor::new(n),
     }
 }
 

@@ -8,6 +8,7 @@ use std::thread;
 
 use crossbeam_deque::{Steal, Worker};
 
+use super::monitor::Watch;
 use super::task::{NEW, STARTED};
 use super::{Origin, Runtime, Task, TaskRef, TimerAction};
 use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
@@ -30,6 +31,8 @@ const POLLER_RETRY_NS: u64 = 1_000_000;
 pub(crate) struct WorkerCtx {
     pub(crate) index: usize,
     rt: &'static Runtime,
+    /// What this worker publishes for the stall monitor.
+    watch: &'static Watch,
     local: Worker<TaskRef>,
     run_next: Cell<Option<TaskRef>>,
     /// The greenlet being resumed right now (null between greenlets).
@@ -63,6 +66,7 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
     let ctx = WorkerCtx {
         index,
         rt,
+        watch: &rt.monitor.watches[index],
         local,
         run_next: Cell::new(None),
         current: Cell::new(None),
@@ -235,6 +239,7 @@ impl WorkerCtx {
         }
         rt.idle.clear_horizon(deadline);
         rt.idle.unregister_sleeper(self.index);
+        rt.monitor.worker_awake();
         if polled && rt.io.has_sources() {
             // Back from the poller with work: hand the poller to a sleeping worker, which also
             // steals from this one's new batch, so that IO keeps being watched while this
@@ -386,7 +391,9 @@ impl WorkerCtx {
         let coroutine = unsafe { h.coroutine() }
             .as_mut()
             .expect("a started greenlet has a coroutine");
+        self.watch.enter(h.id);
         let reason = coroutine.resume();
+        self.watch.leave();
         self.current.set(None);
         match reason {
             Some(Suspend::Yield) => {
