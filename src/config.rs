@@ -9,7 +9,7 @@ use crate::coroutine::stack::{self, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STAC
 /// Settings for the runtime, applied with [`configure`] before first use.
 ///
 /// Unset fields come from the environment (`GREENLET_WORKERS`, `GREENLET_STACK_SIZE`), then from
-/// the defaults: one worker per core and a [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE)
+/// the defaults: one worker per core and a [`DEFAULT_STACK_SIZE`]
 /// stack.
 ///
 /// ```
@@ -36,7 +36,7 @@ impl Config {
     }
 
     /// The default stack size of new greenlets, in bytes (rounded up to whole pages; clamped to
-    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)..=[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE) with
+    /// [`MIN_STACK_SIZE`]..=[`MAX_STACK_SIZE`] with
     /// a logged warning).
     ///
     /// ```

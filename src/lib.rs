@@ -63,7 +63,7 @@
 //! | `gevent.joinall(gs)` | [`joinall`] |
 //! | `g.ready()`, `not t.is_alive()` | [`Greenlet::is_finished`] |
 //! | `g.kill()` | [`Greenlet::kill`] |
-//! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep`], [`yield_now`] |
+//! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep()`], [`yield_now`] |
 //! | `gevent.Timeout(s)`, `gevent.with_timeout(s, f)` | [`with_timeout`] |
 //! | `gevent.getcurrent()`, `threading.current_thread()` | [`current`] |
 //! | `Event` (gevent.event, threading) | [`sync::Event`] |
@@ -91,7 +91,7 @@
 //! # What differs from gevent
 //!
 //! - **No monkey patching.** `std::thread::sleep`, `std::net` and blocking file IO block the
-//!   whole worker thread, and every greenlet queued on it waits. Use this crate's [`sleep`],
+//!   whole worker thread, and every greenlet queued on it waits. Use this crate's [`sleep()`],
 //!   [`net`] sockets, [`process`] and, for any other blocking call, [`threadpool::apply`]. A
 //!   monitor thread logs a warning (through the `log` crate) naming any greenlet that holds its
 //!   worker for more than 100 ms without a blocking call of this crate.

@@ -1,4 +1,4 @@
-//! [`Condvar`]: wait for a condition under a [`Mutex`].
+//! [`Condvar`]: wait for a condition under a [`Mutex`](crate::sync::Mutex).
 
 use std::fmt;
 use std::time::{Duration, Instant};
