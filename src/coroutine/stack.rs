@@ -66,8 +66,14 @@ const CHUNK_STACKS: usize = 64;
 const CHUNK_BYTES: usize = 64 << 20;
 /// How many finished stacks a worker keeps for itself.
 pub(crate) const LOCAL_CACHE: usize = 16;
-/// How many released stacks may keep their memory at most.
-const DIRTY_MAX: usize = 4096;
+/// How many released stacks may keep their memory at most (until the next idle trim).
+///
+/// Large on purpose: a burst of greenlets that ends is often followed by another, and a stack
+/// given back costs a TLB shootdown now and a page fault at its next use. With 4,096, the
+/// sleepers workload (100,000 greenlets sleeping at once) took 0.235 s cold and 0.19 s warm;
+/// with 65,536, 0.19 s and 0.10 s. What is kept is memory the peak used a moment ago, and idle
+/// workers give it back within two trim intervals.
+const DIRTY_MAX: usize = 1 << 16;
 /// A released stack unused for this long has its memory given back (by an idle worker).
 pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
