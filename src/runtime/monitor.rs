@@ -19,7 +19,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 /// How long a greenlet may hold its worker before the monitor warns.
-pub(crate) const STALL_THRESHOLD: Duration = Duration::from_millis(100);
+const STALL_THRESHOLD: Duration = Duration::from_millis(100);
 /// How often the monitor looks while any worker is awake.
 const CHECK_INTERVAL: Duration = Duration::from_millis(25);
 

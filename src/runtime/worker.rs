@@ -213,6 +213,8 @@ impl WorkerCtx {
         rt.idle.register_sleeper(self.index);
         if self.has_work() {
             rt.idle.unregister_sleeper(self.index);
+            // The monitor may have seen every worker registered as asleep just now and parked.
+            rt.monitor.worker_awake();
             return;
         }
         let deadline = rt.earliest_timer().min(self.trim_stacks());
