@@ -167,6 +167,12 @@ pub struct Greenlet<T> {
     _result: PhantomData<Mutex<T>>,
 }
 
+// Unwind safe: the handle only reads state the runtime publishes whole (the result is written
+// once, before the greenlet is marked done), so an unwind in the handle's owner cannot observe a
+// half-made result. This lets a handle cross `catch_unwind`, which std's `JoinHandle` cannot.
+impl<T> std::panic::UnwindSafe for Greenlet<T> {}
+impl<T> std::panic::RefUnwindSafe for Greenlet<T> {}
+
 impl<T> Greenlet<T> {
     /// Waits for the greenlet to end and returns its value, or why there is none.
     ///

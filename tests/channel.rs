@@ -344,3 +344,24 @@ fn stress_16x16_capacity_two_million_exactly_once() {
     let (tx, rx) = bounded(2);
     mpmc(tx, rx, 1_000_000);
 }
+
+#[test]
+fn a_huge_capacity_allocates_nothing_up_front() {
+    // Used as "no practical limit": must not overflow the allocation size or reserve terabytes.
+    for cap in [usize::MAX, 1 << 40, (1 << 16) + 1] {
+        let (tx, rx) = bounded::<u64>(cap);
+        assert_eq!(tx.capacity(), Some(cap));
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.len(), 1000);
+        assert_eq!(rx.iter().take(1000).sum::<u64>(), 999 * 1000 / 2);
+    }
+    // The largest capacity still served by the pre-allocated ring.
+    let (tx, rx) = bounded::<u8>(1 << 16);
+    for _ in 0..(1 << 16) {
+        tx.try_send(1).unwrap();
+    }
+    assert!(matches!(tx.try_send(1), Err(TrySendError::Full(1))));
+    assert_eq!(rx.recv(), Ok(1));
+}

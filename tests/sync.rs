@@ -368,3 +368,57 @@ fn primitives_are_send_sync_and_static_friendly() {
     *COUNTER.lock() += 1;
     assert_eq!(*COUNTER.lock(), 1);
 }
+
+#[test]
+fn add_permits_saturates_and_serves_the_waiters_first() {
+    let sem = Arc::new(Semaphore::new(0));
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = sem.clone();
+            spawn(move || sem.acquire().forget())
+        })
+        .collect();
+    wait_for(|| sem.waiting() == 2, "two waiters parked");
+    // Must neither loop 2^64 times nor wrap the count round.
+    sem.add_permits(usize::MAX);
+    joinall(waiters);
+    assert_eq!(sem.available_permits(), usize::MAX - 2);
+    sem.add_permits(5);
+    assert_eq!(sem.available_permits(), usize::MAX);
+    let p = sem.acquire();
+    drop(p);
+    assert_eq!(sem.available_permits(), usize::MAX);
+}
+
+/// Like std's: code that shares these across `catch_unwind` must compile without
+/// `AssertUnwindSafe` (a spin lock holding an `UnsafeCell` once took that away silently).
+#[test]
+fn primitives_are_unwind_safe_like_std() {
+    use std::panic::{catch_unwind, RefUnwindSafe, UnwindSafe};
+    fn assert_unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+    assert_unwind_safe::<Mutex<u8>>();
+    assert_unwind_safe::<Condvar>();
+    assert_unwind_safe::<Semaphore>();
+    assert_unwind_safe::<Barrier>();
+    assert_unwind_safe::<AsyncResult<u8>>();
+    assert_unwind_safe::<greenlet::sync::Event>();
+    assert_unwind_safe::<greenlet::channel::Sender<u8>>();
+    assert_unwind_safe::<greenlet::channel::Receiver<u8>>();
+    assert_unwind_safe::<greenlet::queue::Queue<u8>>();
+    assert_unwind_safe::<greenlet::queue::PriorityQueue<u8>>();
+    assert_unwind_safe::<greenlet::queue::LifoQueue<u8>>();
+    assert_unwind_safe::<greenlet::pool::Pool>();
+    assert_unwind_safe::<greenlet::pool::Group>();
+    assert_unwind_safe::<greenlet::Greenlet<u8>>();
+
+    let m = Arc::new(Mutex::new(1));
+    let m2 = m.clone();
+    let r = catch_unwind(move || {
+        let mut g = m2.lock();
+        *g = 2;
+        panic!("inside the lock");
+    });
+    assert!(r.is_err());
+    // No poisoning: the unwind unlocked it, and the value is as the panicking code left it.
+    assert_eq!(*m.try_lock().expect("unlocked by the unwind"), 2);
+}

@@ -49,6 +49,11 @@ pub(crate) struct ArrayChan<T> {
 unsafe impl<T: Send> Send for ArrayChan<T> {}
 unsafe impl<T: Send> Sync for ArrayChan<T> {}
 
+// Unwind safety, like crossbeam-channel's: a slot is written or read whole by the one party that
+// claimed it, and no user code runs in between, so an unwind cannot expose a torn message.
+impl<T> std::panic::UnwindSafe for ArrayChan<T> {}
+impl<T> std::panic::RefUnwindSafe for ArrayChan<T> {}
+
 impl<T> ArrayChan<T> {
     pub(crate) fn new(cap: usize) -> ArrayChan<T> {
         assert!(cap >= 1, "the array flavour needs a capacity of at least 1");

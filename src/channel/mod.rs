@@ -39,6 +39,10 @@ pub use error::{
 /// A channel holding at most `cap` messages; `cap == 0` makes every send a rendezvous with a
 /// receiver.
 ///
+/// Any `cap` is accepted. Up to 65,536 the buffer is a ring allocated up front (one slot per
+/// message of capacity); above that, memory grows with the messages actually queued, so
+/// `bounded(usize::MAX)` is a channel that never fills rather than an allocation failure.
+///
 /// ```
 /// let (tx, rx) = greenlet::channel::bounded(1);
 /// tx.send("ping").unwrap();
@@ -65,7 +69,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(match cap {
-        Some(n) if n >= ARRAY_MIN_CAP => Flavor::Array(ArrayChan::new(n)),
+        Some(n) if (ARRAY_MIN_CAP..=ARRAY_MAX_CAP).contains(&n) => Flavor::Array(ArrayChan::new(n)),
         _ => Flavor::Locked(Chan::new(VecDeque::new(), cap)),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
@@ -80,9 +84,15 @@ fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
 /// MPMC through `bounded(1024)`: 17-27 ns per message, against 130-175 for the locked engine).
 const ARRAY_MIN_CAP: usize = 4;
 
+/// Up to this capacity a bounded channel uses the ring, whose slots are allocated up front.
+/// Beyond it the locked engine takes over, whose buffer grows with what is queued: a huge
+/// capacity (used as "no practical limit") must not reserve gigabytes, or overflow the
+/// allocation size and panic, the moment the channel is made.
+const ARRAY_MAX_CAP: usize = 1 << 16;
+
 /// The two engines behind a channel: the lock-free ring for `bounded(n)` with
-/// `n >= ARRAY_MIN_CAP`, and the locked hand-off engine for small, zero (rendezvous) and
-/// unbounded capacities.
+/// `ARRAY_MIN_CAP <= n <= ARRAY_MAX_CAP`, and the locked hand-off engine for small, zero
+/// (rendezvous), huge and unbounded capacities.
 // One per channel, behind an Arc: the variants' size difference costs nothing, and boxing the
 // larger one would add an indirection to every operation.
 #[allow(clippy::large_enum_variant)]

@@ -35,6 +35,13 @@ pub(crate) struct SpinLock<T> {
 // a SpinLock is like sharing a Mutex: it needs only `T: Send`.
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
+// Unwind safety, as for `std::sync::Mutex`: the lock is held only inside the crate's own short
+// critical sections, which run no user code, so an unwind never leaves a half-updated state
+// behind it. Without these, every primitive built on the lock (Event, Semaphore, channels...)
+// would lose `RefUnwindSafe`, and `catch_unwind` around code sharing one would not compile.
+impl<T> std::panic::UnwindSafe for SpinLock<T> {}
+impl<T> std::panic::RefUnwindSafe for SpinLock<T> {}
+
 impl<T> SpinLock<T> {
     pub(crate) const fn new(value: T) -> SpinLock<T> {
         SpinLock {

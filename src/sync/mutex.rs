@@ -55,6 +55,12 @@ fn waiters(s: &mut State) -> &mut WaitList {
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
+// Unwind safe like `std::sync::Mutex`, so that code written for std's `catch_unwind` compiles
+// unchanged. std backs that with poisoning; this mutex has none (see the type docs): a guard
+// dropped by an unwind unlocks, and the next locker sees the value as the panicking code left it.
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
+
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     ///

@@ -142,7 +142,9 @@ impl Semaphore {
         self.state.lock().permits
     }
 
-    /// Adds `n` permits: each goes to a waiter if one is parked, else to the count.
+    /// Adds `n` permits: each goes to a waiter if one is parked, else to the count, which
+    /// saturates at `usize::MAX` (so `add_permits(usize::MAX)` makes a semaphore that never
+    /// blocks, and costs no more than waking the current waiters).
     ///
     /// ```
     /// let s = greenlet::sync::Semaphore::new(0);
@@ -151,11 +153,12 @@ impl Semaphore {
     /// ```
     pub fn add_permits(&self, n: usize) {
         let mut s = self.state.lock();
-        for _ in 0..n {
-            if !s.waiters.wake_one() {
-                s.permits += 1;
-            }
+        let mut left = n;
+        // `wake_one` is false once the list is empty; nobody waits while permits are free.
+        while left > 0 && s.waiters.wake_one() {
+            left -= 1;
         }
+        s.permits = s.permits.saturating_add(left);
     }
 
     /// How many greenlets or threads wait for a permit.
