@@ -1,5 +1,5 @@
-//! The bounded flavour (`bounded(n)`, `n >= 1`): a lock-free ring buffer with parking only at
-//! the edges.
+//! The bounded flavour for `bounded(n)` with `4 <= n <= 65,536` (see `channel::new_channel`):
+//! a lock-free ring buffer with parking only at the edges.
 //!
 //! The ring is the classic bounded MPMC queue of stamped slots (Dmitry Vyukov's design, in the
 //! shape crossbeam-channel's array flavour gives it): `head` and `tail` each pack a lap and an
