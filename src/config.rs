@@ -24,7 +24,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The number of worker threads; 0 means one per core (the default).
+    /// The number of worker threads; 0 means one per core (the default). At most
+    /// [`MAX_WORKERS`]: a larger count is lowered to it, with a logged warning.
     ///
     /// ```
     /// // In a program's main, before anything else of the crate runs:
@@ -47,6 +48,10 @@ impl Config {
         self
     }
 }
+
+/// The most worker threads the runtime starts (Go caps `GOMAXPROCS` at the same figure): a
+/// mistyped `GREENLET_WORKERS=1000000` should not try to start a million threads.
+pub const MAX_WORKERS: usize = 1024;
 
 /// [`configure`] was called after the runtime had started.
 ///
@@ -135,6 +140,7 @@ pub(crate) fn resolve() -> Resolved {
                 .map(|n| n.get())
                 .unwrap_or(1)
         });
+    let workers = clamp_workers(workers);
     let requested = config
         .stack_size
         .or_else(|| env_value("GREENLET_STACK_SIZE", parse_size))
@@ -146,6 +152,16 @@ pub(crate) fn resolve() -> Resolved {
     Resolved {
         workers,
         stack_size: stack::round_to_pages(clamped),
+    }
+}
+
+/// Lowers a worker count above [`MAX_WORKERS`] to it, with a warning.
+fn clamp_workers(n: usize) -> usize {
+    if n > MAX_WORKERS {
+        log::warn!("greenlet: {n} workers is more than {MAX_WORKERS}, using {MAX_WORKERS}");
+        MAX_WORKERS
+    } else {
+        n
     }
 }
 
@@ -182,7 +198,15 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{clamp_workers, parse_size, MAX_WORKERS};
+
+    #[test]
+    fn worker_counts_are_capped() {
+        assert_eq!(clamp_workers(1), 1);
+        assert_eq!(clamp_workers(MAX_WORKERS), MAX_WORKERS);
+        assert_eq!(clamp_workers(MAX_WORKERS + 1), MAX_WORKERS);
+        assert_eq!(clamp_workers(usize::MAX), MAX_WORKERS);
+    }
 
     #[test]
     fn sizes_parse_with_units() {

@@ -134,7 +134,7 @@ pub mod queue;
 pub mod sync;
 pub mod threadpool;
 
-pub use crate::config::{configure, AlreadyStarted, Config};
+pub use crate::config::{configure, AlreadyStarted, Config, MAX_WORKERS};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use crate::greenlet::{
     current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId, JoinError,
