@@ -7,7 +7,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::coroutine::stack;
 use crate::runtime::task::{self, Body, Header};
@@ -210,7 +210,7 @@ impl<T> Greenlet<T> {
     /// ```
     pub fn wait_timeout(&self, d: Duration) -> bool {
         self.check_not_self();
-        self.task.header.wait_done(Instant::now().checked_add(d))
+        self.task.header.wait_done(crate::deadline::after(d))
     }
 
     /// Whether the greenlet has ended (returned, panicked or was killed).
@@ -462,7 +462,7 @@ where
 {
     let rt = runtime::get();
     let stack_size = stack_size.unwrap_or(rt.config.stack_size);
-    let start_at = delay.map(|d| Instant::now().checked_add(d));
+    let start_at = delay.map(crate::deadline::after);
     let task = Arc::new(Task {
         header: Header::new(next_id(), name, stack_size),
         body: Body::new(f),

@@ -118,6 +118,7 @@
 
 mod config;
 mod coroutine;
+mod deadline;
 mod greenlet;
 mod io;
 mod park;

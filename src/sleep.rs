@@ -1,6 +1,6 @@
 //! Giving way to other greenlets: [`sleep`] and [`yield_now`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::park::{self, Wake};
 use crate::{config, runtime};
@@ -21,7 +21,7 @@ pub fn sleep(d: Duration) {
     if d.is_zero() {
         return yield_now();
     }
-    match Instant::now().checked_add(d) {
+    match crate::deadline::after(d) {
         Some(deadline) => while park::prepare().park(Some(deadline)) != Wake::TimedOut {},
         // Longer than the clock can count: sleep until killed or timed out.
         None => loop {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::park::{TimeoutFrame, TimeoutUnwind};
 
@@ -44,7 +44,7 @@ impl std::error::Error for Timeout {}
 /// `f` must let the unwind pass: a `catch_unwind` inside it that swallows the payload stops the
 /// timeout (and a kill) from reaching its target.
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Timeout> {
-    let Some(deadline) = Instant::now().checked_add(d) else {
+    let Some(deadline) = crate::deadline::after(d) else {
         return Ok(f());
     };
     let frame = TimeoutFrame::push(deadline);

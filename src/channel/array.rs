@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::time::Instant;
 
-use super::chan::{Fail, Wait};
+use super::locked::{Fail, Wait};
 use crate::park::WaitQueue;
 
 /// Keeps `head` and `tail` on cache lines of their own.

@@ -21,16 +21,16 @@
 //! ```
 
 mod array;
-pub(crate) mod chan;
 mod error;
+pub(crate) mod locked;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use array::ArrayChan;
-use chan::{Chan, Fail, Wait};
+use locked::{Fail, LockedChan, Wait};
 
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -70,7 +70,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(match cap {
         Some(n) if (ARRAY_MIN_CAP..=ARRAY_MAX_CAP).contains(&n) => Flavor::Array(ArrayChan::new(n)),
-        _ => Flavor::Locked(Chan::new(VecDeque::new(), cap)),
+        _ => Flavor::Locked(LockedChan::new(VecDeque::new(), cap)),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
@@ -98,7 +98,7 @@ const ARRAY_MAX_CAP: usize = 1 << 16;
 #[allow(clippy::large_enum_variant)]
 enum Flavor<T> {
     Array(ArrayChan<T>),
-    Locked(Chan<T, VecDeque<T>>),
+    Locked(LockedChan<T, VecDeque<T>>),
 }
 
 impl<T> Flavor<T> {
@@ -160,7 +160,7 @@ impl<T> Flavor<T> {
 }
 
 fn deadline(timeout: Duration) -> Wait {
-    Wait::Until(Instant::now().checked_add(timeout))
+    Wait::Until(crate::deadline::after(timeout))
 }
 
 /// The sending half of a channel. Clone it for more producers.

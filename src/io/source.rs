@@ -55,7 +55,8 @@ impl<S: AsRawFd> Source<S> {
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let sched = self.scheduled()?;
-        let mut deadline: Option<Instant> = None;
+        // Fixed at the first wait; `Some(None)`: a timeout too long to have a deadline.
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             let seen = sched.snapshot(dir);
             if seen.ready {
@@ -72,8 +73,8 @@ impl<S: AsRawFd> Source<S> {
                 }
             }
             if let Some(t) = timeout {
-                let at = *deadline.get_or_insert_with(|| Instant::now() + t);
-                if !sched.wait(dir, Some(at)) {
+                let at = *deadline.get_or_insert_with(|| crate::deadline::after(t));
+                if !sched.wait(dir, at) {
                     return Err(timed_out(dir));
                 }
             } else {

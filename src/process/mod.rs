@@ -502,7 +502,7 @@ fn poll_wait(
     child: &mut std::process::Child,
     timeout: Option<Duration>,
 ) -> io::Result<Option<ExitStatus>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::deadline::after);
     let mut pause = Duration::from_micros(500);
     loop {
         if let Some(status) = child.try_wait()? {

@@ -32,12 +32,12 @@
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::channel::chan::{Chan, Fail, Store, Wait};
+use crate::channel::locked::{Fail, LockedChan, Store, Wait};
 
 fn deadline(timeout: Duration) -> Wait {
-    Wait::Until(Instant::now().checked_add(timeout))
+    Wait::Until(crate::deadline::after(timeout))
 }
 
 fn check_capacity(n: usize) -> usize {
@@ -50,13 +50,13 @@ fn check_capacity(n: usize) -> usize {
 
 /// The shared body of the three queue types, over their store.
 struct Inner<T, S> {
-    chan: Arc<Chan<T, S>>,
+    chan: Arc<LockedChan<T, S>>,
 }
 
 impl<T, S: Store<T>> Inner<T, S> {
     fn new(store: S, cap: Option<usize>) -> Self {
         Inner {
-            chan: Arc::new(Chan::new(store, cap)),
+            chan: Arc::new(LockedChan::new(store, cap)),
         }
     }
 
@@ -239,7 +239,7 @@ macro_rules! queue_type {
             /// assert!(!q.join_timeout(Duration::from_millis(2)));
             /// ```
             pub fn join_timeout(&self, timeout: Duration) -> bool {
-                self.inner.chan.join(Instant::now().checked_add(timeout))
+                self.inner.chan.join(crate::deadline::after(timeout))
             }
 
             /// How many items are queued.

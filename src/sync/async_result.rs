@@ -88,7 +88,7 @@ impl<T: Clone> AsyncResult<T> {
     /// assert_eq!(r.get_timeout(Duration::from_millis(5)), None);
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
-        self.get_until(Instant::now().checked_add(timeout))
+        self.get_until(crate::deadline::after(timeout))
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Option<T> {

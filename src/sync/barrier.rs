@@ -110,7 +110,7 @@ impl Barrier {
     /// assert!(barrier.wait_timeout(Duration::from_millis(5)).is_none());
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
-        self.wait_until(Instant::now().checked_add(timeout))
+        self.wait_until(crate::deadline::after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Option<BarrierWaitResult> {

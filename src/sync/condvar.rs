@@ -85,7 +85,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, bool) {
-        self.wait_until(guard, Instant::now().checked_add(timeout))
+        self.wait_until(guard, crate::deadline::after(timeout))
     }
 
     /// Waits while `condition` holds, re-checking after each notification.

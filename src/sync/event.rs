@@ -129,7 +129,7 @@ impl Event {
     /// assert!(e.wait_timeout(Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout(&self, d: Duration) -> bool {
-        self.wait_deadline(Instant::now().checked_add(d))
+        self.wait_deadline(crate::deadline::after(d))
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {

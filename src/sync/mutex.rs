@@ -145,7 +145,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.lock_timeout(Duration::from_millis(5)).is_some());
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        self.lock_until(Instant::now().checked_add(timeout))
+        self.lock_until(crate::deadline::after(timeout))
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T>> {

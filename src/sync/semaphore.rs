@@ -115,7 +115,7 @@ impl Semaphore {
     /// assert!(sem.acquire_timeout(Duration::from_millis(5)).is_some());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.acquire_until(Instant::now().checked_add(timeout))
+        self.acquire_until(crate::deadline::after(timeout))
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {

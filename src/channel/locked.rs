@@ -125,13 +125,13 @@ impl<T, S: Store<T>> State<T, S> {
     }
 }
 
-pub(crate) struct Chan<T, S> {
+pub(crate) struct LockedChan<T, S> {
     state: SpinLock<State<T, S>>,
 }
 
-impl<T, S: Store<T>> Chan<T, S> {
-    pub(crate) fn new(items: S, cap: Option<usize>) -> Chan<T, S> {
-        Chan {
+impl<T, S: Store<T>> LockedChan<T, S> {
+    pub(crate) fn new(items: S, cap: Option<usize>) -> LockedChan<T, S> {
+        LockedChan {
             state: SpinLock::new(State {
                 items,
                 cap,
