@@ -1,6 +1,5 @@
 //! Spawning greenlets and waiting for them: [`spawn`], [`Builder`], [`Greenlet`], [`joinall`].
 
-use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::io;
@@ -12,6 +11,7 @@ use std::time::Duration;
 use crate::coroutine::stack;
 use crate::runtime::task::{self, Body, Header};
 use crate::runtime::{self, Task, TaskRef, TimerAction};
+use crate::JoinError;
 
 /// A greenlet's identity: unique for the life of the process.
 ///
@@ -41,109 +41,6 @@ impl fmt::Display for GreenletId {
         fmt::Display::fmt(&self.0, f)
     }
 }
-
-/// Why a greenlet did not return a value.
-///
-/// ```
-/// use greenlet::JoinError;
-/// let g = greenlet::spawn(|| panic!("boom"));
-/// match g.join() {
-///     Err(JoinError::Panicked(payload)) => assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom")),
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// ```
-pub enum JoinError {
-    /// The greenlet panicked; this is the panic's payload.
-    Panicked(Box<dyn Any + Send>),
-    /// The greenlet was killed with [`Greenlet::kill`].
-    Killed,
-}
-
-impl JoinError {
-    /// True for [`JoinError::Panicked`].
-    ///
-    /// ```
-    /// let err = greenlet::spawn(|| panic!("oops")).join().unwrap_err();
-    /// assert!(err.is_panic());
-    /// ```
-    pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panicked(_))
-    }
-
-    /// True for [`JoinError::Killed`].
-    ///
-    /// ```
-    /// let g = greenlet::spawn(|| greenlet::sleep(std::time::Duration::from_secs(60)));
-    /// g.kill();
-    /// assert!(g.join().unwrap_err().is_killed());
-    /// ```
-    pub fn is_killed(&self) -> bool {
-        matches!(self, JoinError::Killed)
-    }
-
-    /// The panic message, when the payload is a string (as with `panic!("...")`).
-    ///
-    /// ```
-    /// let err = greenlet::spawn(|| panic!("disk {} is full", 3)).join().unwrap_err();
-    /// assert_eq!(err.panic_message(), Some("disk 3 is full"));
-    /// ```
-    pub fn panic_message(&self) -> Option<&str> {
-        match self {
-            JoinError::Panicked(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            JoinError::Killed => None,
-        }
-    }
-
-    /// Re-raises a panic in the caller (like `std::panic::resume_unwind`); a kill becomes a panic
-    /// with a message saying so.
-    ///
-    /// ```
-    /// let caught = std::panic::catch_unwind(|| {
-    ///     if let Err(e) = greenlet::spawn(|| panic!("inner")).join() {
-    ///         e.resume(); // the greenlet's panic continues here
-    ///     }
-    /// });
-    /// assert!(caught.is_err());
-    /// ```
-    pub fn resume(self) -> ! {
-        match self {
-            JoinError::Panicked(p) => std::panic::resume_unwind(p),
-            JoinError::Killed => panic!("greenlet was killed"),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked(_) => match self.panic_message() {
-                Some(m) => f.debug_tuple("Panicked").field(&m).finish(),
-                None => f
-                    .debug_tuple("Panicked")
-                    .field(&"<non-string payload>")
-                    .finish(),
-            },
-            JoinError::Killed => f.write_str("Killed"),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked(_) => match self.panic_message() {
-                Some(m) => write!(f, "greenlet panicked: {m}"),
-                None => f.write_str("greenlet panicked"),
-            },
-            JoinError::Killed => f.write_str("greenlet was killed"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
 
 /// A handle to a spawned greenlet: join it, wait for it, kill it.
 ///
@@ -272,6 +169,18 @@ impl<T> Greenlet<T> {
                 "greenlet {} tried to wait for itself, which would wait forever",
                 self.task.header.id
             );
+        }
+    }
+}
+
+impl<T> Drop for Greenlet<T> {
+    /// Detaches the greenlet. If it has already finished, its result is dropped here (in the
+    /// caller); if not, the greenlet drops it itself when it ends (see `runtime::task`).
+    fn drop(&mut self) {
+        if self.task.header.handle_dropped() {
+            // SAFETY: `take` matches the task's body types (made in `spawn_task`); this handle
+            // won `handle_dropped` with the result stored, so the body no longer touches it.
+            drop(unsafe { (self.take)(&self.task) });
         }
     }
 }

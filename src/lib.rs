@@ -121,6 +121,7 @@ mod coroutine;
 mod deadline;
 mod greenlet;
 mod io;
+mod join_error;
 mod park;
 mod runtime;
 mod sleep;
@@ -137,9 +138,8 @@ pub mod threadpool;
 
 pub use crate::config::{configure, AlreadyStarted, Config, MAX_WORKERS};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
-pub use crate::greenlet::{
-    current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId, JoinError,
-};
+pub use crate::greenlet::{current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId};
+pub use crate::join_error::{JoinError, PanicPayload};
 pub use crate::sleep::{sleep, yield_now};
 pub use crate::timeout::{with_timeout, Timeout};
 

@@ -98,6 +98,7 @@ impl Coroutine {
     /// Runs the coroutine until it suspends (`Some(reason)`) or its body returns (`None`).
     ///
     /// The body must not panic: callers catch panics inside it.
+    #[inline]
     pub(crate) fn resume(&mut self) -> Option<Suspend> {
         let prev = RUNNING.with(|r| r.replace(self.running));
         let result = self.inner.resume(());

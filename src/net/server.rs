@@ -401,7 +401,7 @@ impl ServerHandle {
         match self.acceptor.join() {
             Ok(r) => r,
             Err(JoinError::Killed) => Ok(()),
-            Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p),
+            Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p.into_inner()),
         }
     }
 }

@@ -470,7 +470,7 @@ impl Child {
         let stderr = match stderr {
             Some(mut reader) => match reader.0.take().expect("joined once").join() {
                 Ok(r) => r?,
-                Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p),
+                Err(JoinError::Panicked(p)) => std::panic::resume_unwind(p.into_inner()),
                 Err(JoinError::Killed) => {
                     return Err(io::Error::other("the stderr reader was killed"))
                 }

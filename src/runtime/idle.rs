@@ -11,19 +11,25 @@
 //!   sees the sleeper and wakes it.
 //! * A sleeper blocks until the earliest timer of any worker (`horizon`); a timer added earlier
 //!   than that wakes one sleeper so that it recomputes.
+//! * Work that only one worker may run (a started greenlet woken from another thread goes to its
+//!   home's inbox) wakes that very worker: the waker pushes, fences, and reads the worker's
+//!   `sleeping` flag; the worker sets the flag in [`Idle::register_sleeper`] (then a fence) before
+//!   its last look at its inbox. Either the worker sees the greenlet, or the waker sees the flag
+//!   and wakes it with [`Idle::wake_worker`].
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 
 use crate::io::Driver;
+use crate::runtime::NO_DEADLINE;
 
 /// Shared idle bookkeeping.
 pub(crate) struct Idle {
     sleepers: Mutex<Vec<usize>>,
     num_sleeping: AtomicUsize,
     num_searching: AtomicUsize,
-    /// The earliest deadline some sleeper will wake at by itself (`u64::MAX`: none).
+    /// The earliest deadline some sleeper will wake at by itself ([`NO_DEADLINE`]: none).
     horizon: AtomicU64,
     workers: usize,
 }
@@ -34,6 +40,8 @@ pub(crate) struct Sleeper {
     notified: AtomicBool,
     /// True while the worker sleeps in the IO poller rather than in `thread::park`.
     polling: AtomicBool,
+    /// True while the worker is registered as a sleeper (see the module docs).
+    sleeping: AtomicBool,
 }
 
 impl Sleeper {
@@ -42,7 +50,13 @@ impl Sleeper {
             thread: OnceLock::new(),
             notified: AtomicBool::new(false),
             polling: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the worker is registered as a sleeper now (SeqCst: see the module docs).
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping.load(SeqCst)
     }
 
     /// Wakes this worker if it sleeps; makes its next sleep return at once otherwise.
@@ -67,7 +81,7 @@ impl Sleeper {
             self.polling.store(false, SeqCst);
             return true;
         }
-        let timeout = (deadline != u64::MAX)
+        let timeout = (deadline != NO_DEADLINE)
             .then(|| std::time::Duration::from_nanos(deadline.saturating_sub(now())));
         let polled = io.poll(timeout).is_some();
         self.polling.store(false, SeqCst);
@@ -84,7 +98,7 @@ impl Sleeper {
             if self.notified.swap(false, SeqCst) {
                 return;
             }
-            if deadline == u64::MAX {
+            if deadline == NO_DEADLINE {
                 std::thread::park();
             } else {
                 let n = now();
@@ -103,7 +117,7 @@ impl Idle {
             sleepers: Mutex::new(Vec::with_capacity(workers)),
             num_sleeping: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
-            horizon: AtomicU64::new(u64::MAX),
+            horizon: AtomicU64::new(NO_DEADLINE),
             workers,
         }
     }
@@ -129,13 +143,35 @@ impl Idle {
         let index = {
             let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
             let index = s.pop();
-            if index.is_some() {
+            if let Some(i) = index {
                 self.num_sleeping.fetch_sub(1, SeqCst);
+                sleepers[i].sleeping.store(false, SeqCst);
             }
             index
         };
         if let Some(i) = index {
             sleepers[i].wake(io);
+        }
+    }
+
+    /// Wakes worker `index` if it is registered as a sleeper (it has work only it may run).
+    pub(crate) fn wake_worker(&self, index: usize, sleepers: &[Sleeper], io: &Driver) {
+        let registered = {
+            let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            match s.iter().position(|&i| i == index) {
+                Some(pos) => {
+                    s.swap_remove(pos);
+                    self.num_sleeping.fetch_sub(1, SeqCst);
+                    sleepers[index].sleeping.store(false, SeqCst);
+                    true
+                }
+                None => false,
+            }
+        };
+        // Not registered: it took itself off the list and looks at its inbox before it sleeps
+        // again.
+        if registered {
+            sleepers[index].wake(io);
         }
     }
 
@@ -164,21 +200,26 @@ impl Idle {
     }
 
     /// Registers worker `index` as a sleeper. The caller must then re-check for work.
-    pub(crate) fn register_sleeper(&self, index: usize) {
+    pub(crate) fn register_sleeper(&self, index: usize, sleeper: &Sleeper) {
         let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
         s.push(index);
         self.num_sleeping.fetch_add(1, SeqCst);
+        sleeper.sleeping.store(true, SeqCst);
         drop(s);
         fence(SeqCst);
     }
 
     /// Removes worker `index` from the sleepers if a waker has not already done so.
-    pub(crate) fn unregister_sleeper(&self, index: usize) {
+    pub(crate) fn unregister_sleeper(&self, index: usize, sleeper: &Sleeper) {
         let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pos) = s.iter().position(|&i| i == index) {
             s.swap_remove(pos);
             self.num_sleeping.fetch_sub(1, SeqCst);
         }
+        sleeper.sleeping.store(false, SeqCst);
+        drop(s);
+        // The caller looks at its queues next: ordered after the flag, like a registration.
+        fence(SeqCst);
     }
 
     /// Records that a sleeper will wake by itself at `deadline`.
@@ -190,6 +231,6 @@ impl Idle {
     pub(crate) fn clear_horizon(&self, deadline: u64) {
         let _ = self
             .horizon
-            .compare_exchange(deadline, u64::MAX, SeqCst, Relaxed);
+            .compare_exchange(deadline, NO_DEADLINE, SeqCst, Relaxed);
     }
 }

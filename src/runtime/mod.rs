@@ -1,16 +1,58 @@
-//! The scheduler: worker threads running greenlets from work-stealing run queues.
+//! The scheduler: worker threads running greenlets, each started greenlet on its home worker.
 //!
-//! * One worker thread per core by default, each with a local FIFO run queue
-//!   (`crossbeam_deque::Worker`), a one-slot *run next* for the greenlet the running one just
-//!   woke (so ping-pong hand-offs skip the queue), and a timer heap.
-//! * A global injector takes greenlets spawned or woken from outside the workers.
-//! * An idle worker steals from the injector and the other workers, fires due timers, and then
-//!   sleeps until woken or until the next deadline (see [`idle`]). An idle runtime uses no CPU.
+//! # Where a greenlet runs: the placement rule
+//!
+//! Rust code assumes that the thread does not change between two lines of one function: a
+//! `thread_local!` holding an `Rc` (`rand::thread_rng()` hands one out), a `RefCell` borrowed
+//! from one, a `std::sync::MutexGuard`, all rely on it. A greenlet that kept such a value across
+//! a park and resumed on another worker thread would share it with the greenlets of the first
+//! thread, from two threads at once: undefined behaviour from safe code. So:
+//!
+//! * **A greenlet that has started runs on one worker for its whole life: its home.** It is
+//!   recorded when the greenlet first runs (`Header::home`), and every later wake-up queues the
+//!   greenlet there ([`schedule`]: on this worker if it is the home, otherwise in the home's
+//!   inbox, waking the home worker if it sleeps).
+//! * **Only greenlets that have not started move.** They wait in a worker's stealable queue (or
+//!   the global injector) and idle workers steal them; the worker that starts one becomes its
+//!   home. New greenlets therefore spread over the idle workers, and CPU-bound batches use
+//!   every core.
+//!
+//! [`schedule`] is the one place that decides; everything that makes a greenlet runnable (a
+//! spawn, an unpark, a timer, an IO event, a kill) goes through it. The price: a greenlet whose
+//! home worker is held by another greenlet (one that computes without a blocking call, or makes
+//! a blocking OS call) waits, even if other workers are idle; the stall monitor names the
+//! culprit. A runnable greenlet still never waits for a busy worker while its own worker is
+//! idle: a woken greenlet goes to its home, never into the waker's run-next slot when the waker
+//! runs on another worker.
+//!
+//! # The pieces
+//!
+//! * One worker thread per core by default, each with a stealable FIFO of greenlets not yet
+//!   started (`crossbeam_deque::Worker`), an owner-only run queue of started greenlets, a
+//!   one-slot *run next* for the greenlet the running one just woke on the same worker (so
+//!   ping-pong hand-offs skip the queue), an inbox for greenlets woken by other threads, and a
+//!   timer heap.
+//! * A global injector takes greenlets spawned from outside the workers.
+//! * An idle worker drains its inbox, steals greenlets not yet started from the injector and the
+//!   other workers, fires due timers, polls IO, and then sleeps until woken or until the next
+//!   deadline (see [`idle`]). An idle runtime uses no CPU.
 //! * A monitor thread warns (through `log`) when one greenlet holds a worker for more than
 //!   100 ms without a blocking call of this crate (see [`monitor`]).
-//! * Fairness: every 61 ticks a worker looks at the injector before its own queue;
-//!   the run-next slot is skipped after 16 hand-offs in a row; a greenlet that yields goes to the
-//!   back of the queue.
+//! * Fairness: every 61 ticks a worker looks at the injector and the IO poller before its own
+//!   queue; the run-next slot is skipped after 16 hand-offs in a row; a greenlet that yields
+//!   goes to the back of the queue, behind greenlets spawned before it yielded.
+//!
+//! # Rules for the internals
+//!
+//! 1. No user code (Drop, Clone, Ord, closures, their panics) runs under an internal lock or
+//!    uncaught on a scheduling loop. A worker resumes greenlets and nothing else of the user's:
+//!    a greenlet's result is dropped by its handle or, detached, inside the greenlet
+//!    ([`task`]), so dropping a task reference anywhere runs no user code.
+//! 2. A runnable greenlet gets a core whenever one is idle, within the placement rule: a
+//!    started greenlet is queued at its home and the home is woken; a greenlet not yet started
+//!    is stealable by every worker.
+//! 3. A wake-up that a waiter consumed is acted on or passed on (the park token hands each park
+//!    exactly one outcome; the primitives pass a wake-up on when a waiter leaves).
 //!
 //! The runtime starts on first use and lives as long as the process.
 
@@ -20,9 +62,10 @@ pub(crate) mod task;
 mod timers;
 mod worker;
 
+use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -37,10 +80,12 @@ use task::{CLAIMED, NEW};
 pub(crate) use timers::TimerAction;
 use timers::TimerHeap;
 
+/// "No deadline", in the runtime's nanoseconds since its epoch.
+pub(crate) const NO_DEADLINE: u64 = u64::MAX;
+
 /// The process-wide runtime.
 pub(crate) struct Runtime {
     injector: Injector<TaskRef>,
-    stealers: Box<[Stealer<TaskRef>]>,
     workers: Box<[Shared]>,
     sleepers: Box<[idle::Sleeper]>,
     idle: idle::Idle,
@@ -58,37 +103,150 @@ pub(crate) struct Runtime {
 
 /// What the other threads may touch of one worker.
 struct Shared {
+    /// Steals from the worker's queue of greenlets not yet started.
+    stealer: Stealer<TaskRef>,
+    /// Started greenlets homed on this worker, made runnable by other threads.
+    inbox: Inbox,
     timers: Mutex<TimerHeap>,
     /// Earliest deadline in `timers` (ns since the epoch), readable without the lock.
     next_timer: AtomicU64,
 }
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-/// The runtime, started on first call.
-pub(crate) fn get() -> &'static Runtime {
-    RUNTIME.get_or_init(start)
+/// A worker's inbox: other threads push, only the worker pops.
+struct Inbox {
+    queue: Injector<TaskRef>,
+    /// Set after every push, cleared by the owner before it drains: lets the owner check for
+    /// news with one plain load per scheduling tick.
+    pending: AtomicBool,
 }
 
-fn start() -> Runtime {
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            queue: Injector::new(),
+            pending: AtomicBool::new(false),
+        }
+    }
+
+    fn push(&self, task: TaskRef) {
+        self.queue.push(task);
+        self.pending.store(true, Release);
+    }
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// Serialises start-up attempts (a failed one leaves nothing behind, and a later call retries).
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// The runtime, started on first call.
+///
+/// # Panics
+/// If the runtime cannot start (no IO poller, no worker thread): see [`try_get`].
+pub(crate) fn get() -> &'static Runtime {
+    match try_get() {
+        Ok(rt) => rt,
+        Err(e) => panic!("greenlet: could not start the runtime: {e}"),
+    }
+}
+
+/// The runtime, started on first call; an error if it cannot start, in which case no thread of
+/// it is left running and the next call tries again.
+pub(crate) fn try_get() -> io::Result<&'static Runtime> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let _starting = crate::park::lock(&STARTING);
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    start()
+}
+
+/// Whether worker threads may enter the runtime: `None` while it is being built.
+type Gate = Arc<(Mutex<Option<bool>>, Condvar)>;
+
+fn open_gate(gate: &Gate, go: bool) {
+    *crate::park::lock(&gate.0) = Some(go);
+    gate.1.notify_all();
+}
+
+fn wait_gate(gate: &Gate) -> bool {
+    let mut state = crate::park::lock(&gate.0);
+    loop {
+        if let Some(go) = *state {
+            return go;
+        }
+        state = gate.1.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+fn start() -> io::Result<&'static Runtime> {
     let config = config::resolve();
     overflow::install();
     let n = config.workers;
+    let io = crate::io::Driver::new()
+        .map_err(|e| io::Error::new(e.kind(), format!("could not create the IO poller: {e}")))?;
     let locals: Vec<_> = (0..n)
         .map(|_| crossbeam_deque::Worker::new_fifo())
         .collect();
-    let stealers = locals.iter().map(|w| w.stealer()).collect();
+    let workers = locals
+        .iter()
+        .map(|w| Shared {
+            stealer: w.stealer(),
+            inbox: Inbox::new(),
+            timers: Mutex::new(TimerHeap::new()),
+            next_timer: AtomicU64::new(NO_DEADLINE),
+        })
+        .collect();
+    // The threads wait at the gate until the runtime is in place; if one cannot be started,
+    // the others are told to leave and nothing of this attempt keeps running.
+    let gate: Gate = Arc::new((Mutex::new(None), Condvar::new()));
+    let mut threads = Vec::with_capacity(n);
     for (index, local) in locals.into_iter().enumerate() {
+        let g = gate.clone();
         let spawned = thread::Builder::new()
             .name(format!("greenlet-worker-{index}"))
             .spawn(move || {
-                let rt = RUNTIME.wait();
-                worker::run(rt, index, local);
+                if wait_gate(&g) {
+                    let rt = RUNTIME
+                        .get()
+                        .expect("the gate opens once the runtime is set");
+                    worker::run(rt, index, local);
+                }
             });
-        if let Err(e) = spawned {
-            panic!("greenlet: could not start worker thread {index}: {e}");
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                open_gate(&gate, false);
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("could not start worker thread {index} of {n}: {e}"),
+                ));
+            }
         }
     }
+    let rt = Runtime {
+        injector: Injector::new(),
+        workers,
+        sleepers: (0..n).map(|_| idle::Sleeper::new()).collect(),
+        idle: idle::Idle::new(n),
+        epoch: Instant::now(),
+        next_heap: AtomicUsize::new(0),
+        next_trim: AtomicU64::new(0),
+        config,
+        io,
+        monitor: monitor::Monitor::new(n),
+    };
+    for (sleeper, t) in rt.sleepers.iter().zip(&threads) {
+        let _ = sleeper.thread.set(t.thread().clone());
+    }
+    if RUNTIME.set(rt).is_err() {
+        unreachable!("the runtime starts once, under STARTING");
+    }
+    open_gate(&gate, true);
     let monitor = thread::Builder::new()
         .name("greenlet-monitor".into())
         .spawn(|| {
@@ -99,25 +257,7 @@ fn start() -> Runtime {
         log::error!("greenlet: could not start the stall monitor thread (running without): {e}");
     }
     log::debug!("greenlet: runtime started with {n} workers");
-    Runtime {
-        injector: Injector::new(),
-        stealers,
-        workers: (0..n)
-            .map(|_| Shared {
-                timers: Mutex::new(TimerHeap::new()),
-                next_timer: AtomicU64::new(u64::MAX),
-            })
-            .collect(),
-        sleepers: (0..n).map(|_| idle::Sleeper::new()).collect(),
-        idle: idle::Idle::new(n),
-        epoch: Instant::now(),
-        next_heap: AtomicUsize::new(0),
-        next_trim: AtomicU64::new(0),
-        config,
-        io: crate::io::Driver::new()
-            .unwrap_or_else(|e| panic!("greenlet: could not create the IO poller: {e}")),
-        monitor: monitor::Monitor::new(n),
-    }
+    Ok(RUNTIME.get().expect("set above"))
 }
 
 impl Runtime {
@@ -136,16 +276,29 @@ impl Runtime {
             .iter()
             .map(|w| w.next_timer.load(SeqCst))
             .min()
-            .unwrap_or(u64::MAX)
+            .unwrap_or(NO_DEADLINE)
     }
 
-    /// Queues a task from outside the workers.
+    /// Queues a task that has not started from outside the workers.
     fn push_remote(&self, task: TaskRef) {
         self.injector.push(task);
         self.notify_one();
     }
 
-    /// New work is visible: wakes a sleeping worker unless one is searching already.
+    /// Queues a started task in its home worker's inbox, from another thread, and wakes that
+    /// worker if it sleeps.
+    ///
+    /// The push, a SeqCst fence, then the look at the sleeper's flag; the worker sets its flag,
+    /// fences, then looks at its inbox (`worker::sleep`): one of the two sees the other.
+    fn send_home(&self, home: usize, task: TaskRef) {
+        self.workers[home].inbox.push(task);
+        fence(SeqCst);
+        if self.sleepers[home].is_sleeping() {
+            self.idle.wake_worker(home, &self.sleepers, &self.io);
+        }
+    }
+
+    /// New stealable work is visible: wakes a sleeping worker unless one is searching already.
     fn notify_one(&self) {
         self.idle.notify_one(&self.sleepers, &self.io);
     }
@@ -164,9 +317,9 @@ impl Runtime {
 /// How a task came to be runnable.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
-    /// Newly spawned: goes to the back of the queue.
+    /// Newly spawned (or its `spawn_later` delay passed).
     Spawned,
-    /// Woken by an unpark: runs next when the waker is a greenlet on this worker.
+    /// Woken by an unpark: runs next when the waker is a greenlet on its home worker.
     Woken,
 }
 
@@ -175,15 +328,27 @@ pub(crate) fn spawn(task: TaskRef) {
     schedule(task, Origin::Spawned);
 }
 
+/// The placement rule (see the module docs): where a runnable greenlet is queued.
+///
+/// * Started: at its home. On the home worker itself, the run-next slot (woken by the greenlet
+///   running there) or the run queue; from any other thread, the home's inbox, waking the home
+///   worker if it sleeps.
+/// * Not started: on the calling worker's stealable queue, or the global injector from a plain
+///   thread; either way idle workers may take it.
 fn schedule(task: TaskRef, origin: Origin) {
-    let mut task = Some(task);
-    worker::with_current(|w| {
-        if let Some(w) = w {
-            w.schedule(task.take().expect("task"), origin);
-        }
+    let home = task.header.home();
+    // On a worker that may queue it itself (its home, or any worker for a new greenlet), it
+    // does; otherwise the task comes back out of the closure.
+    let task = worker::with_current(move |w| match (w, home) {
+        (Some(w), Some(h)) if h == w.index => w.schedule_home(task, origin),
+        (Some(w), None) => w.schedule_new(task),
+        _ => Some(task),
     });
-    if let Some(task) = task {
-        get().push_remote(task);
+    let Some(task) = task else { return };
+    let rt = get();
+    match home {
+        Some(h) => rt.send_home(h, task),
+        None => rt.push_remote(task),
     }
 }
 
@@ -233,8 +398,8 @@ pub(crate) fn current_task_ptr() -> Option<NonNull<Task>> {
 }
 
 /// Called before the running greenlet blocks its whole worker thread (it parks while unwinding
-/// a panic, see `park`): the greenlet it just woke moves from the run-next slot to the local
-/// queue, and a sleeping worker is woken to steal the queue while this one is blocked.
+/// a panic, see `park`): greenlets not yet started that wait on this worker are offered to the
+/// others. (Started ones are homed here and wait for the thread to come back.)
 pub(crate) fn worker_blocks() {
     worker::with_current(|w| {
         if let Some(w) = w {

@@ -1,10 +1,12 @@
 //! The task: one heap allocation per greenlet holding its scheduling state, its function until
 //! it starts, its coroutine while it runs, and its result once it ends.
 //!
-//! Two state words drive it:
+//! Three state words drive it:
 //!
 //! * `life`: `NEW` → `STARTED` → `DONE`, or `NEW` → `CLAIMED` → `DONE` when it is killed before it
 //!   ever ran. Whoever wins the CAS out of `NEW` owns the function.
+//! * `home`: the worker the greenlet started on, where it runs for the rest of its life (the
+//!   placement rule, see [`crate::runtime`]); `NO_HOME` until it starts.
 //! * the park token (`park`, see [`crate::park`]): which park is current, how it ended, and
 //!   whether the greenlet is *parked* (suspended, with no queue or worker holding it).
 //!
@@ -18,11 +20,22 @@
 //! holds it at a time, so a greenlet sits in at most one queue and runs on at most one worker;
 //! and a parked greenlet stays allocated, which is what lets a wait list unpark it through a
 //! borrowed pointer (see `park::waitlist`).
+//!
+//! # Who drops the result
+//!
+//! A result (or a panic payload) is a user value whose `Drop` may panic or park, so it must be
+//! dropped where that is allowed: by the [`Greenlet`](crate::Greenlet) handle's owner (`join`,
+//! or dropping the handle), or, for a detached greenlet, by the greenlet itself before it ends,
+//! where a panic is caught and logged. Never by whoever happens to drop the last reference to the
+//! task: that may be a worker's scheduling loop, or code holding the timer lock. The `result`
+//! word decides, with one read-modify-write on each side: the body sets `STORED` after writing
+//! the result, the handle sets `DETACHED` when it is dropped; whoever sets its bit second drops
+//! the result. So dropping a `TaskRef` never runs user code.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,6 +48,14 @@ pub(crate) const NEW: u8 = 0;
 pub(crate) const STARTED: u8 = 1;
 pub(crate) const CLAIMED: u8 = 2;
 pub(crate) const DONE: u8 = 3;
+
+/// `home` of a greenlet that has not started.
+pub(crate) const NO_HOME: u32 = u32::MAX;
+
+/// `result` bits: the body has stored the result.
+const STORED: u8 = 1;
+/// `result` bits: the handle is gone (dropped, or consumed by `join`).
+const DETACHED: u8 = 2;
 
 /// A greenlet: the untyped header and a body that knows the function and result types.
 pub(crate) struct Task<B: ?Sized = dyn Runnable> {
@@ -50,6 +71,10 @@ pub(crate) type TaskRef = Arc<Task>;
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) life: AtomicU8,
+    /// Who drops the result: `STORED` and `DETACHED` bits (see the module docs).
+    result: AtomicU8,
+    /// The worker this greenlet runs on once started ([`NO_HOME`] before).
+    home: AtomicU32,
     coroutine: UnsafeCell<Option<Coroutine>>,
     pub(crate) park: ParkCell,
     pub(crate) joiners: WaitQueue,
@@ -71,6 +96,8 @@ impl Header {
     pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Header {
         Header {
             life: AtomicU8::new(NEW),
+            result: AtomicU8::new(0),
+            home: AtomicU32::new(NO_HOME),
             park: ParkCell::new(),
             joiners: WaitQueue::new(),
             id,
@@ -111,6 +138,35 @@ impl Header {
         &mut *self.coroutine.get()
     }
 
+    /// The greenlet's home worker, if it has started.
+    ///
+    /// Relaxed is enough: the home is stored before the greenlet first runs, and whoever reads it
+    /// to queue the greenlet got the greenlet's run reference through an Acquire operation (a
+    /// run queue, the park token) that follows that store.
+    #[inline]
+    pub(crate) fn home(&self) -> Option<usize> {
+        match self.home.load(Ordering::Relaxed) {
+            NO_HOME => None,
+            h => Some(h as usize),
+        }
+    }
+
+    /// Records the worker the greenlet starts on. Called once, by that worker, before the first
+    /// resume.
+    pub(crate) fn set_home(&self, worker: usize) {
+        self.home.store(worker as u32, Ordering::Relaxed);
+    }
+
+    /// The result has been stored; true if the handle is gone, so the caller must drop it.
+    fn result_stored(&self) -> bool {
+        self.result.fetch_or(STORED, Ordering::AcqRel) & DETACHED != 0
+    }
+
+    /// The handle is gone; true if the result was stored already, so the caller must drop it.
+    pub(crate) fn handle_dropped(&self) -> bool {
+        self.result.fetch_or(DETACHED, Ordering::AcqRel) & STORED != 0
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.life.load(Ordering::Acquire) == DONE
     }
@@ -131,11 +187,13 @@ impl Header {
 
 /// The typed part of a task, seen by the scheduler.
 pub(crate) trait Runnable: Send + Sync + 'static {
-    /// Runs the function to its end, on the greenlet's own stack, and stores its result.
-    /// Never unwinds. Called once, by the worker that won `life` NEW → STARTED.
-    fn run(&self);
-    /// Stores `err` as the result and drops the function without running it. Called once, by
-    /// whoever won the CAS out of NEW.
+    /// Runs the function to its end, on the greenlet's own stack, and stores its result (or
+    /// drops it, if the handle is gone). Never unwinds. Called once, by the worker that won
+    /// `life` NEW → STARTED.
+    fn run(&self, header: &Header);
+    /// Stores `err` as the result and drops the function without running it (a panic in the
+    /// function's destructor is contained and logged). Called once, by whoever won the CAS out
+    /// of NEW.
     fn abort(&self, err: JoinError);
 }
 
@@ -164,19 +222,38 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn run(&self) {
+    fn run(&self, header: &Header) {
         // SAFETY: see the Sync impl: this worker won NEW → STARTED.
         let f = unsafe { (*self.f.get()).take() }.expect("greenlet function already taken");
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_to_error);
-        // SAFETY: written once, before `complete` publishes it.
+        // SAFETY: written once, before `complete` publishes it; read by the handle only after
+        // `life` is DONE, or below by this greenlet itself.
         unsafe { *self.result.get() = Some(result) };
+        if header.result_stored() {
+            // Detached: nobody will join. Drop the value here, inside the greenlet, where a
+            // panicking or parking destructor is allowed (see the module docs).
+            // SAFETY: the handle is gone, so nobody else touches the result.
+            let result = unsafe { (*self.result.get()).take() };
+            drop_contained(header.id, "its result", result);
+        }
     }
 
     fn abort(&self, err: JoinError) {
         // SAFETY: see the Sync impl: the caller won the CAS out of NEW.
-        unsafe {
-            drop((*self.f.get()).take());
-            *self.result.get() = Some(Err(err));
+        let f = unsafe { (*self.f.get()).take() };
+        // SAFETY: as above; `Killed` has no destructor to run.
+        unsafe { *self.result.get() = Some(Err(err)) };
+        drop_contained(0, "the function of a greenlet killed before it started", f);
+    }
+}
+
+/// Drops `value`, catching and logging a panic of its destructor.
+fn drop_contained<V>(id: u64, what: &str, value: V) {
+    if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
+        if id == 0 {
+            log::error!("greenlet: {what} panicked while dropped");
+        } else {
+            log::error!("greenlet {id}: {what} panicked while dropped (its handle was dropped)");
         }
     }
 }
@@ -184,11 +261,16 @@ where
 /// Takes the result of a task whose body is a `Body<F, T>`.
 ///
 /// # Safety
-/// `task` must have been made as a `Task<Body<F, T>>` with these very `F` and `T`, be done
-/// (`life` observed DONE with Acquire), and the caller must be its one `Greenlet<T>` handle.
+/// `task` must have been made as a `Task<Body<F, T>>` with these very `F` and `T`, and the
+/// caller must be its one `Greenlet<T>` handle, which has either seen `life` DONE (Acquire), or
+/// just won `Header::handle_dropped` with the result stored.
 pub(crate) unsafe fn take_result<F, T>(task: &Task) -> Option<Result<T, JoinError>> {
-    let body = &(*(task as *const Task as *const Task<Body<F, T>>)).body;
-    (*body.result.get()).take()
+    // SAFETY: the caller vouches for the concrete type (the cast only re-types the pointee) and
+    // for exclusive access to the result cell (see above and `Body`'s Sync impl).
+    unsafe {
+        let body = &(*(task as *const Task as *const Task<Body<F, T>>)).body;
+        (*body.result.get()).take()
+    }
 }
 
 /// A kill unwinds with a private payload; anything else is the user's panic.
@@ -196,6 +278,6 @@ fn panic_to_error(payload: Box<dyn Any + Send>) -> JoinError {
     if payload.is::<KillUnwind>() {
         JoinError::Killed
     } else {
-        JoinError::Panicked(payload)
+        JoinError::Panicked(crate::PanicPayload::new(payload))
     }
 }

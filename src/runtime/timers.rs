@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::task::{TaskRef, NEW};
+use super::NO_DEADLINE;
 use crate::park::Unparker;
 
 /// What to do when a deadline passes.
@@ -114,9 +115,9 @@ impl TimerHeap {
         self.earliest()
     }
 
-    /// The earliest deadline, or `u64::MAX` when empty.
+    /// The earliest deadline, or [`NO_DEADLINE`] when empty.
     pub(crate) fn earliest(&self) -> u64 {
-        self.heap.peek().map_or(u64::MAX, |e| e.at)
+        self.heap.peek().map_or(NO_DEADLINE, |e| e.at)
     }
 
     #[cfg(test)]
@@ -146,7 +147,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(h.pop_expired(15, &mut out), 20);
         assert_eq!(out.len(), 1);
-        assert_eq!(h.pop_expired(100, &mut out), u64::MAX);
+        assert_eq!(h.pop_expired(100, &mut out), NO_DEADLINE);
         assert_eq!(out.len(), 3);
     }
 

@@ -1,6 +1,20 @@
-//! One worker thread: its loop, its local queue and its view of the shared runtime.
+//! One worker thread: its loop, its queues and its view of the shared runtime.
+//!
+//! A worker runs greenlets from four sources, all but the stealable queue its own:
+//!
+//! * `run_next`: the greenlet that the running one just woke on this worker (its home);
+//! * `runq`: the started greenlets homed here that are runnable, in FIFO order, interleaved with
+//!   *markers* (`None`) that stand for "the next greenlet of the stealable queue": a spawn pushes
+//!   the new greenlet onto the stealable queue and a marker onto `runq`, so that spawned and
+//!   started greenlets take turns in the order they became runnable, while other workers can
+//!   still steal the ones not yet started (a marker whose greenlet was stolen finds the next one,
+//!   or nothing);
+//! * `local`: the stealable queue of greenlets not yet started (`crossbeam_deque::Worker`);
+//! * the inbox (in [`super::Shared`]): started greenlets homed here that other threads woke; the
+//!   worker moves them to `runq` at every tick.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
@@ -10,18 +24,21 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::monitor::Watch;
 use super::task::{NEW, STARTED};
-use super::{Origin, Runtime, Task, TaskRef, TimerAction};
+use super::{Origin, Runtime, Task, TaskRef, TimerAction, NO_DEADLINE};
 use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
-use crate::JoinError;
+use crate::{JoinError, PanicPayload};
 
 /// Fire due timers every this many ticks even while the local queue is busy.
 const TIMER_INTERVAL: u32 = 64;
-/// Look at the injector first every this many ticks (Go uses 61 too).
+/// Look at the injector and the IO poller first every this many ticks (Go uses 61 too).
 const GLOBAL_INTERVAL: u32 = 61;
-/// At most this many run-next hand-offs in a row before the local queue gets a turn.
+/// At most this many run-next hand-offs in a row before the run queue gets a turn.
 const MAX_STREAK: u32 = 16;
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
+/// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
+/// yields the thread instead).
+const SEARCH_SPINS: u32 = 64;
 /// Attempts to take the IO poller, when a busy worker holds it, before sleeping without it.
 const POLLER_RETRIES: u32 = 16;
 /// A worker that sleeps without the poller while nobody blocks in it retries this often.
@@ -33,7 +50,12 @@ pub(crate) struct WorkerCtx {
     rt: &'static Runtime,
     /// What this worker publishes for the stall monitor.
     watch: &'static Watch,
+    /// This worker's inbox (in the shared part of the runtime).
+    inbox: &'static super::Inbox,
+    /// Greenlets not yet started; other workers steal from it.
     local: Worker<TaskRef>,
+    /// Started greenlets homed here, and markers for `local` (see the module docs).
+    runq: RefCell<VecDeque<Option<TaskRef>>>,
     run_next: Cell<Option<TaskRef>>,
     /// The greenlet being resumed right now (null between greenlets).
     pub(crate) current: Cell<Option<NonNull<Task>>>,
@@ -49,8 +71,9 @@ thread_local! {
 
 /// Calls `f` with this thread's worker, if it is one.
 ///
-/// `#[inline(never)]`: a greenlet may resume on another thread after any blocking call, so the
-/// thread-local must be read afresh each time, never from an address computed before a switch.
+/// `#[inline(never)]`: the compiler must not cache the thread-local's address across a greenlet
+/// switch (a coroutine's code may in principle be resumed by another thread; the placement rule
+/// makes that not happen for started greenlets, but this function does not rely on it).
 #[inline(never)]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerCtx>) -> R) -> R {
     let p = WORKER.with(Cell::get);
@@ -62,12 +85,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerCtx>) -> R) -> R {
 /// The worker thread's body.
 pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
     overflow::ensure_altstack();
-    let _ = rt.sleepers[index].thread.set(thread::current());
     let ctx = WorkerCtx {
         index,
         rt,
         watch: &rt.monitor.watches[index],
+        inbox: &rt.workers[index].inbox,
         local,
+        runq: RefCell::new(VecDeque::new()),
         run_next: Cell::new(None),
         current: Cell::new(None),
         stacks: RefCell::new(Vec::with_capacity(stack::LOCAL_CACHE)),
@@ -101,24 +125,82 @@ impl WorkerCtx {
                 return Some(t);
             }
         }
+        self.drain_inbox();
         if let Some(t) = self.run_next.take() {
             // The streak limit is for fairness towards queued greenlets: with none queued, a
-            // ping-pong pair keeps the worker (pushing it would also wake another worker, which
-            // would steal one side and turn the pair into a cross-thread hand-off).
-            if self.streak.get() < MAX_STREAK || self.local.is_empty() {
+            // ping-pong pair keeps the worker.
+            if self.streak.get() < MAX_STREAK || self.nothing_queued() {
                 self.streak.set(self.streak.get() + 1);
                 return Some(t);
             }
-            self.push_back(t);
+            self.runq.borrow_mut().push_back(Some(t));
         }
         self.streak.set(0);
-        self.local.pop().or_else(|| self.pop_shared())
+        self.pop_own().or_else(|| self.pop_shared())
+    }
+
+    /// Whether the run queue is empty (every greenlet in `local` has a marker there).
+    fn nothing_queued(&self) -> bool {
+        self.runq.borrow().is_empty()
+    }
+
+    /// The next greenlet of the run queue (a marker takes the next one not yet started).
+    fn pop_own(&self) -> Option<TaskRef> {
+        loop {
+            let next = self.runq.borrow_mut().pop_front();
+            match next {
+                Some(Some(t)) => return Some(t),
+                Some(None) => {
+                    if let Some(t) = self.local.pop() {
+                        return Some(t);
+                    }
+                    // Stolen meanwhile: the marker is stale.
+                }
+                // Markers are added with every push to `local`, so an empty run queue normally
+                // means an empty `local`; look anyway.
+                None => return self.local.pop(),
+            }
+        }
+    }
+
+    /// Moves the greenlets other threads woke into the run queue.
+    fn drain_inbox(&self) {
+        let inbox = self.inbox;
+        if !inbox.pending.load(Relaxed) {
+            return;
+        }
+        // Acquire: pairs with the pushers' Release, so every push whose flag this clears is
+        // visible to the drain below (later pushes set the flag again).
+        inbox.pending.swap(false, Acquire);
+        let mut runq = self.runq.borrow_mut();
+        loop {
+            match inbox.queue.steal() {
+                Steal::Success(t) => runq.push_back(Some(t)),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Runs `steal` (a batch steal into `local`), then adds a run-queue marker for every greenlet
+    /// the batch moved into `local`.
+    fn steal_into_local<R>(&self, steal: impl FnOnce(&Worker<TaskRef>) -> R) -> R {
+        let before = self.local.len();
+        let stolen = steal(&self.local);
+        let added = self.local.len().saturating_sub(before);
+        if added > 0 {
+            let mut runq = self.runq.borrow_mut();
+            for _ in 0..added {
+                runq.push_back(None);
+            }
+        }
+        stolen
     }
 
     /// From the global injector (taking a batch).
     fn pop_shared(&self) -> Option<TaskRef> {
         loop {
-            match self.rt.injector.steal_batch_and_pop(&self.local) {
+            match self.steal_into_local(|local| self.rt.injector.steal_batch_and_pop(local)) {
                 Steal::Success(t) => return Some(t),
                 Steal::Empty => return None,
                 Steal::Retry => {}
@@ -126,17 +208,19 @@ impl WorkerCtx {
         }
     }
 
-    /// Half of another worker's queue, starting the round at a varying victim.
+    /// Half of another worker's greenlets not yet started, starting the round at a varying
+    /// victim.
     fn steal_others(&self) -> Option<TaskRef> {
-        let n = self.rt.stealers.len();
+        let n = self.rt.workers.len();
         let start = self.tick.get() as usize;
         for i in 0..n {
             let victim = (start + i) % n;
             if victim == self.index {
                 continue;
             }
+            let stealer = &self.rt.workers[victim].stealer;
             loop {
-                match self.rt.stealers[victim].steal_batch_and_pop(&self.local) {
+                match self.steal_into_local(|local| stealer.steal_batch_and_pop(local)) {
                     Steal::Success(t) => return Some(t),
                     Steal::Empty => break,
                     Steal::Retry => {}
@@ -146,19 +230,20 @@ impl WorkerCtx {
         None
     }
 
-    /// One pass over every source of work: timers, injector, IO events (if `io`), other
+    /// One pass over every source of work: timers, inbox, injector, IO events (if `io`), other
     /// workers.
     fn find_work(&self, io: bool) -> Option<TaskRef> {
-        if self.fire_own_timers() > 0 {
-            if let Some(t) = self.local.pop() {
-                return Some(t);
-            }
+        self.fire_own_timers();
+        self.drain_inbox();
+        if let Some(t) = self.pop_own() {
+            return Some(t);
         }
         if let Some(t) = self.pop_shared() {
             return Some(t);
         }
         if io && self.poll_io() > 0 {
-            if let Some(t) = self.local.pop() {
+            self.drain_inbox();
+            if let Some(t) = self.pop_own() {
                 return Some(t);
             }
         }
@@ -166,13 +251,13 @@ impl WorkerCtx {
             return Some(t);
         }
         if self.fire_others_timers() > 0 {
-            return self.local.pop();
+            return self.pop_own();
         }
         None
     }
 
     /// Takes the IO events that are ready now, if no other thread is polling; returns how many
-    /// registrations became ready (their greenlets are queued here).
+    /// registrations became ready (their greenlets are queued at their homes).
     fn poll_io(&self) -> usize {
         let io = &self.rt.io;
         if !io.has_sources() {
@@ -196,7 +281,7 @@ impl WorkerCtx {
                 break;
             }
             if round < SEARCH_ROUNDS / 2 {
-                for _ in 0..64 {
+                for _ in 0..SEARCH_SPINS {
                     std::hint::spin_loop();
                 }
             } else {
@@ -210,16 +295,18 @@ impl WorkerCtx {
     /// Registers as a sleeper, checks once more, and blocks until woken or the next timer.
     fn sleep(&self) {
         let rt = self.rt;
-        rt.idle.register_sleeper(self.index);
+        let sleeper = &rt.sleepers[self.index];
+        // Registering sets this worker's sleeping flag and issues a SeqCst fence before the
+        // re-check below (see `Runtime::send_home` and `idle`).
+        rt.idle.register_sleeper(self.index, sleeper);
         if self.has_work() {
-            rt.idle.unregister_sleeper(self.index);
+            rt.idle.unregister_sleeper(self.index, sleeper);
             // The monitor may have seen every worker registered as asleep just now and parked.
             rt.monitor.worker_awake();
             return;
         }
         let deadline = rt.earliest_timer().min(self.trim_stacks());
         rt.idle.set_horizon(deadline);
-        let sleeper = &rt.sleepers[self.index];
         // Sleep in the IO poller if no other thread does; otherwise plainly. A busy worker
         // holds the poller only for a non-blocking poll: wait for it a little rather than leave
         // nobody watching IO while every other worker is busy.
@@ -240,22 +327,21 @@ impl WorkerCtx {
             sleeper.sleep(retry, || rt.now());
         }
         rt.idle.clear_horizon(deadline);
-        rt.idle.unregister_sleeper(self.index);
+        rt.idle.unregister_sleeper(self.index, sleeper);
         rt.monitor.worker_awake();
         if polled && rt.io.has_sources() {
-            // Back from the poller with work: hand the poller to a sleeping worker, which also
-            // steals from this one's new batch, so that IO keeps being watched while this
-            // worker runs (Go's netpoller does the same).
+            // Back from the poller: hand the poller to a sleeping worker, so that IO keeps
+            // being watched while this worker runs (Go's netpoller does the same).
             rt.notify_one();
         }
     }
 
     /// Gives back the memory of stacks that stayed unused for a whole trim interval (one worker
-    /// per interval does it). Returns when the next step is due, `u64::MAX` if none is.
+    /// per interval does it). Returns when the next step is due, [`NO_DEADLINE`] if none is.
     fn trim_stacks(&self) -> u64 {
         let rt = self.rt;
         if !stack::holds_memory() {
-            return u64::MAX;
+            return NO_DEADLINE;
         }
         let now = rt.now();
         let interval = stack::TRIM_INTERVAL.as_nanos() as u64;
@@ -273,25 +359,27 @@ impl WorkerCtx {
             && !stack::trim_idle()
         {
             rt.next_trim.store(0, Release);
-            return u64::MAX;
+            return NO_DEADLINE;
         }
         match rt.next_trim.load(Acquire) {
-            0 => u64::MAX,
+            0 => NO_DEADLINE,
             due => due,
         }
     }
 
+    /// Whether anything this worker could run is waiting (the re-check before sleeping).
     fn has_work(&self) -> bool {
         let rt = self.rt;
         !rt.injector.is_empty()
-            || rt.stealers.iter().any(|s| !s.is_empty())
+            || !self.inbox.queue.is_empty()
+            || rt.workers.iter().any(|w| !w.stealer.is_empty())
             || rt.earliest_timer() <= rt.now()
     }
 
     /// Fires this worker's due timers; returns how many fired.
     fn fire_own_timers(&self) -> usize {
         let next = self.rt.workers[self.index].next_timer.load(Acquire);
-        if next == u64::MAX {
+        if next == NO_DEADLINE {
             return 0;
         }
         let now = self.rt.now();
@@ -301,7 +389,8 @@ impl WorkerCtx {
         self.fire_heap(self.index, now, false)
     }
 
-    /// Fires due timers that other (busy) workers have not reached.
+    /// Fires due timers that other (busy) workers have not reached: their greenlets are queued
+    /// at their homes, and greenlets whose `spawn_later` delay passed become stealable here.
     fn fire_others_timers(&self) -> usize {
         let now = self.rt.now();
         let mut fired = 0;
@@ -339,33 +428,36 @@ impl WorkerCtx {
         fired
     }
 
-    /// Queues a runnable task on this worker.
-    pub(super) fn schedule(&self, task: TaskRef, origin: Origin) {
+    /// Queues a started greenlet homed on this worker (see `runtime::schedule`). Returns
+    /// `None`: the task is queued (the signature fits `runtime::schedule`).
+    pub(super) fn schedule_home(&self, task: TaskRef, origin: Origin) -> Option<TaskRef> {
         if origin == Origin::Woken && self.current.get().is_some() {
             if let Some(prev) = self.run_next.replace(Some(task)) {
-                self.push_back(prev);
+                self.runq.borrow_mut().push_back(Some(prev));
             }
-            return;
+        } else {
+            // Only this worker can run it, and this worker is awake (it is running this code).
+            self.runq.borrow_mut().push_back(Some(task));
         }
-        self.push_back(task);
+        None
     }
 
-    /// Puts a task at the back of the local queue. Wakes a sleeper when the queue was empty:
-    /// pushing onto a non-empty queue makes no new work visible.
-    fn push_back(&self, task: TaskRef) {
+    /// Queues a greenlet not yet started on this worker's stealable queue, with its run-queue
+    /// marker. Wakes a sleeper when the queue was empty: pushing onto a non-empty queue makes no
+    /// new work visible.
+    pub(super) fn schedule_new(&self, task: TaskRef) -> Option<TaskRef> {
         let was_empty = self.local.is_empty();
         self.local.push(task);
+        self.runq.borrow_mut().push_back(None);
         if was_empty {
             self.rt.notify_one();
         }
+        None
     }
 
-    /// Makes this worker's queued greenlets available to the others before its thread blocks
-    /// (see `runtime::worker_blocks`): the run-next slot cannot be stolen, the local queue can.
+    /// Before this worker's thread blocks (see `runtime::worker_blocks`): greenlets not yet
+    /// started are offered to the other workers. Started ones stay: they are homed here.
     pub(super) fn lend_queue(&self) {
-        if let Some(t) = self.run_next.take() {
-            self.local.push(t);
-        }
         if !self.local.is_empty() {
             self.rt.notify_one();
         }
@@ -387,6 +479,7 @@ impl WorkerCtx {
             STARTED => {}
             _ => return, // killed before it started
         }
+        debug_assert_eq!(h.home(), Some(self.index), "a greenlet runs on its home");
         self.current.set(Some(NonNull::from(&*task)));
         // SAFETY: this worker holds the task's run reference (see `task`), so it alone touches
         // the coroutine.
@@ -399,13 +492,14 @@ impl WorkerCtx {
         self.current.set(None);
         match reason {
             Some(Suspend::Yield) => {
-                // A yield lets every runnable greenlet go first, those still in the global
-                // injector included (spawned from plain threads): bring a batch of them in ahead
-                // of the yielder, or they would wait up to GLOBAL_INTERVAL ticks.
+                // A yield lets every runnable greenlet go first: those woken from other threads,
+                // and those still in the global injector (spawned from plain threads), which
+                // would otherwise wait up to GLOBAL_INTERVAL ticks.
+                self.drain_inbox();
                 if !self.rt.injector.is_empty() {
-                    let _ = self.rt.injector.steal_batch(&self.local);
+                    let _ = self.steal_into_local(|local| self.rt.injector.steal_batch(local));
                 }
-                self.push_back(task);
+                self.runq.borrow_mut().push_back(Some(task));
             }
             Some(Suspend::Park) => {
                 if h.park.mark_parked() {
@@ -414,14 +508,15 @@ impl WorkerCtx {
                     let _ = TaskRef::into_raw(task);
                 } else {
                     // The park ended while the greenlet was suspending: requeue it now.
-                    self.push_back(task);
+                    self.runq.borrow_mut().push_back(Some(task));
                 }
             }
             None => self.finish(&task),
         }
     }
 
-    /// Gives a task that won NEW → STARTED its stack and coroutine; false if it could not start.
+    /// Gives a task that won NEW → STARTED its stack and coroutine, and makes this worker its
+    /// home; false if it could not start.
     fn start(&self, task: &TaskRef) -> bool {
         let h = &task.header;
         let stack = match stack::alloc(h.stack_size, &mut self.stacks.borrow_mut()) {
@@ -429,17 +524,19 @@ impl WorkerCtx {
             Err(e) => {
                 let msg = format!("greenlet {}: could not allocate its stack: {e}", h.id);
                 log::error!("{msg}");
-                task.body.abort(JoinError::Panicked(Box::new(msg)));
+                task.body
+                    .abort(JoinError::Panicked(PanicPayload::new(Box::new(msg))));
                 h.complete();
                 return false;
             }
         };
+        h.set_home(self.index);
         let ptr: *const Task = Arc::as_ptr(task);
         let coroutine = Coroutine::new(stack, h.id, h.name.as_deref(), move || {
             // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
             // coroutine holds an Arc of the task meanwhile.
             let task = unsafe { &*ptr };
-            task.body.run();
+            task.body.run(&task.header);
             task.header.drop_locals();
         });
         // SAFETY: this worker won NEW → STARTED; nobody else touches the slot.
