@@ -196,6 +196,128 @@ fn condvar_wait_interrupted_leaves_the_mutex_unlocked() {
     );
 }
 
+/// A greenlet that counts itself in (under the mutex) and waits once on the condition variable:
+/// once the count shows it, it is registered (it registers before it releases the mutex).
+fn condvar_waiter(
+    pair: &Arc<(Mutex<usize>, Condvar)>,
+    timeout: Option<Duration>,
+) -> greenlet::Greenlet<Result<(), Timeout>> {
+    let p = pair.clone();
+    let waits = move || {
+        let (m, cv) = &*p;
+        let mut g = m.lock();
+        *g += 1;
+        let _g = cv.wait(g);
+    };
+    spawn(move || match timeout {
+        Some(d) => with_timeout(d, waits),
+        None => {
+            waits();
+            Ok(())
+        }
+    })
+}
+
+#[test]
+fn condvar_notify_one_is_passed_on_by_a_waiter_killed_while_it_relocks() {
+    // Java's Object.wait rule: a waiter that was notified and then interrupted (here: killed
+    // while it waits to relock the mutex the notifier still holds) hands the notification to
+    // the next waiter. Before the fix the second waiter slept forever.
+    let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let first = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 1, "first waiter registered");
+    let second = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 2, "second waiter registered");
+    let held = pair.0.lock();
+    pair.1.notify_one(); // FIFO: wakes `first`, which then waits for the mutex we hold
+    first.kill();
+    assert!(first.wait_timeout(Duration::from_secs(10)));
+    drop(held);
+    assert!(
+        second.wait_timeout(Duration::from_secs(10)),
+        "the notification taken by the killed waiter was lost"
+    );
+    assert!(first.join().unwrap_err().is_killed());
+    assert_eq!(second.join().unwrap(), Ok(()));
+    assert!(pair.0.try_lock().is_some(), "the mutex is free at the end");
+}
+
+#[test]
+fn condvar_notify_one_is_passed_on_by_a_waiter_timed_out_while_it_relocks() {
+    // The same with an enclosing with_timeout that expires while the woken waiter waits for the
+    // mutex. (If the machine is so slow that the timeout fires before the notification, the
+    // notification goes to the second waiter directly, and the test still holds.)
+    let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let first = condvar_waiter(&pair, Some(Duration::from_millis(300)));
+    wait_for(|| *pair.0.lock() == 1, "first waiter registered");
+    let second = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 2, "second waiter registered");
+    let held = pair.0.lock();
+    pair.1.notify_one();
+    // `first` times out while we hold the mutex.
+    assert!(first.wait_timeout(Duration::from_secs(10)));
+    drop(held);
+    assert!(
+        second.wait_timeout(Duration::from_secs(10)),
+        "the notification taken by the timed-out waiter was lost"
+    );
+    assert_eq!(first.join().unwrap(), Err(Timeout));
+    assert_eq!(second.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn condvar_wait_timeout_racing_notify_one_never_loses_it() {
+    // A waiter with a short deadline races a notify_one. Whichever wins its park decides: if the
+    // notification won, wait_timeout reports `false` (and the waiter took it); if the deadline
+    // won, it reports `true` and the notification went to the other waiter. A waiter that said
+    // "timed out" after the notifier had picked it would leave the other one asleep.
+    let (mut notified, mut timed_out) = (0, 0);
+    for round in 0..200u64 {
+        let state = Arc::new((Mutex::new((0usize, 0usize)), Condvar::new())); // (waiting, tokens)
+        let s = state.clone();
+        let racer = spawn(move || {
+            let (m, cv) = &*s;
+            let mut g = m.lock();
+            g.0 += 1;
+            let (mut g, to) = cv.wait_timeout(g, Duration::from_micros(2000 + round * 7 % 2000));
+            if !to {
+                assert_eq!(g.1, 1, "woken without a token");
+                g.1 -= 1;
+            }
+            to
+        });
+        let s = state.clone();
+        let sleeper = spawn(move || {
+            let (m, cv) = &*s;
+            let mut g = m.lock();
+            g.0 += 1;
+            g = cv.wait_while(g, |g| g.1 == 0);
+            g.1 -= 1;
+        });
+        wait_for(|| state.0.lock().0 == 2, "both waiters registered");
+        sleep(Duration::from_micros(round * 13 % 4000));
+        {
+            let mut g = state.0.lock();
+            g.1 += 1;
+            state.1.notify_one();
+        }
+        if racer.join().unwrap() {
+            timed_out += 1;
+        } else {
+            notified += 1;
+            let mut g = state.0.lock();
+            g.1 += 1;
+            state.1.notify_one();
+        }
+        assert!(
+            sleeper.wait_timeout(Duration::from_secs(10)),
+            "round {round}: a notification was lost"
+        );
+        assert_eq!(state.0.lock().1, 0);
+    }
+    eprintln!("wait_timeout race: notified {notified}, timed out {timed_out}");
+}
+
 #[test]
 fn semaphore_caps_concurrency_and_releases_in_order() {
     let sem = Arc::new(Semaphore::new(3));
