@@ -391,6 +391,92 @@ fn semaphore_try_timeout_forget() {
 }
 
 #[test]
+fn owned_permits_move_into_spawned_greenlets_and_cap_them() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let sem = Arc::new(Semaphore::new(3));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..30)
+        .map(|_| {
+            // Taken in the spawner, released by the spawned greenlet when it ends.
+            let permit = sem.acquire_owned();
+            assert_send_static(&permit);
+            let (inside, max) = (inside.clone(), max.clone());
+            spawn(move || {
+                let _permit = permit;
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                sleep(Duration::from_millis(1));
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    assert!(joinall(hs).iter().all(Result::is_ok));
+    assert!(max.load(Ordering::SeqCst) <= 3);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn owned_permits_try_timeout_forget_and_threads() {
+    let sem = Arc::new(Semaphore::new(1));
+    let p = sem.try_acquire_owned().expect("one is free");
+    assert!(Arc::ptr_eq(p.semaphore(), &sem));
+    assert!(sem.try_acquire_owned().is_none());
+    assert!(sem
+        .acquire_owned_timeout(Duration::from_millis(5))
+        .is_none());
+    // A plain thread blocks in acquire_owned until a greenlet drops the permit.
+    let s = sem.clone();
+    let thread = std::thread::spawn(move || s.acquire_owned());
+    wait_for(|| sem.waiting() == 1, "the thread waits");
+    spawn(move || drop(p)).join().unwrap();
+    let p = thread.join().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+    // Released by a greenlet while the caller waits with a deadline.
+    let g = spawn(move || {
+        sleep(Duration::from_millis(5));
+        drop(p);
+    });
+    let p = sem
+        .acquire_owned_timeout(Duration::from_secs(10))
+        .expect("released within the deadline");
+    g.join().unwrap();
+    p.forget();
+    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(1);
+    assert_eq!(sem.available_permits(), 1);
+    // Duration::MAX means no deadline.
+    drop(sem.acquire_owned_timeout(Duration::MAX).unwrap());
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+fn killed_and_timed_out_owned_waiters_take_no_permit() {
+    let sem = Arc::new(Semaphore::new(1));
+    let held = sem.acquire_owned();
+    let waiters: Vec<_> = (0..20)
+        .map(|i| {
+            let sem = sem.clone();
+            spawn(move || {
+                if i % 2 == 0 {
+                    drop(sem.acquire_owned());
+                } else {
+                    let _ = with_timeout(Duration::from_millis(1), || sem.acquire_owned());
+                }
+            })
+        })
+        .collect();
+    wait_for(|| sem.waiting() == 10, "the untimed waiters queue up");
+    for w in waiters.iter().step_by(4) {
+        w.kill();
+    }
+    drop(held);
+    joinall(waiters);
+    assert_eq!(sem.available_permits(), 1);
+    assert_eq!(sem.waiting(), 0);
+}
+
+#[test]
 fn semaphore_kill_and_timeout_storm_loses_no_permit() {
     for round in 0..20 {
         let sem = Arc::new(Semaphore::new(2));
