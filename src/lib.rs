@@ -123,6 +123,7 @@ mod greenlet;
 mod io;
 mod park;
 mod runtime;
+mod scope;
 mod sleep;
 mod timeout;
 
@@ -140,6 +141,7 @@ pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_
 pub use crate::greenlet::{
     current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId, JoinError,
 };
+pub use crate::scope::{scope, Scope, ScopedGreenlet};
 pub use crate::sleep::{sleep, yield_now};
 pub use crate::timeout::{with_timeout, Timeout};
 
