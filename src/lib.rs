@@ -116,6 +116,7 @@
 
 #![warn(missing_docs)]
 
+mod block_on;
 mod config;
 mod coroutine;
 mod deadline;
@@ -136,6 +137,7 @@ pub mod queue;
 pub mod sync;
 pub mod threadpool;
 
+pub use crate::block_on::block_on;
 pub use crate::config::{configure, AlreadyStarted, Config, MAX_WORKERS};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use crate::greenlet::{

@@ -74,6 +74,59 @@ fn a_killed_scope_caller_joins_its_greenlets_on_one_worker() {
     assert_eq!(unwound.load(SeqCst), 3);
 }
 
+#[test]
+fn block_on_parks_only_its_greenlet() {
+    // The only worker runs the greenlet that wakes the future while the other waits in
+    // block_on: a block_on that blocked its worker thread would never see the wake.
+    let got = in_a_greenlet(|| {
+        let gate: Arc<std::sync::Mutex<(bool, Option<std::task::Waker>)>> = Arc::default();
+        let g = gate.clone();
+        let waker = spawn(move || {
+            sleep(Duration::from_millis(5));
+            let w = {
+                let mut s = g.lock().unwrap();
+                s.0 = true;
+                s.1.take()
+            };
+            w.expect("the waiter registered its waker").wake();
+        });
+        let value = greenlet::block_on(std::future::poll_fn(|cx| {
+            let mut s = gate.lock().unwrap();
+            if s.0 {
+                std::task::Poll::Ready(7)
+            } else {
+                s.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }));
+        waker.join().unwrap();
+        value
+    });
+    assert_eq!(got, 7);
+}
+
+#[test]
+fn a_self_waking_future_lets_the_other_greenlets_run() {
+    // A future that keeps waking itself until another greenlet on the same (only) worker has
+    // run: block_on yields between such polls instead of spinning.
+    let done = in_a_greenlet(|| {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f = flag.clone();
+        let other = spawn(move || f.store(true, SeqCst));
+        greenlet::block_on(std::future::poll_fn(|cx| {
+            if flag.load(SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }));
+        other.join().unwrap();
+        true
+    });
+    assert!(done);
+}
+
 struct Counter(Arc<AtomicUsize>);
 
 impl Drop for Counter {
