@@ -445,6 +445,18 @@ fn owned_permits_try_timeout_forget_and_threads() {
     assert_eq!(sem.available_permits(), 0);
     sem.add_permits(1);
     assert_eq!(sem.available_permits(), 1);
+    // Failed takes leave the count alone.
+    let held = sem.acquire_owned();
+    for _ in 0..3 {
+        assert!(sem.try_acquire().is_none());
+        assert!(sem.try_acquire_owned().is_none());
+        assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
+        assert!(sem
+            .acquire_owned_timeout(Duration::from_millis(1))
+            .is_none());
+    }
+    assert_eq!(sem.available_permits(), 0);
+    drop(held);
     // Duration::MAX means no deadline.
     drop(sem.acquire_owned_timeout(Duration::MAX).unwrap());
     assert_eq!(sem.available_permits(), 1);

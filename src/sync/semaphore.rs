@@ -104,7 +104,7 @@ impl Semaphore {
     /// assert!(s.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.try_take().then_some(SemaphorePermit { sem: self })
+        self.try_take().then(|| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit, waiting at most `timeout`.
@@ -123,10 +123,12 @@ impl Semaphore {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
         self.take_until(deadline)
-            .then_some(SemaphorePermit { sem: self })
+            .then(|| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit (counted down, or handed over by a releaser); false if `deadline` passed.
+    /// Callers make the permit with a lazy `then(|| ..)`: a permit built eagerly and dropped on
+    /// failure would release a permit never taken.
     fn take_until(&self, deadline: Option<Instant>) -> bool {
         let mut s = self.state.lock();
         // Released permits go to waiters first, so a free permit means nobody waits.
