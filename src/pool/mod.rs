@@ -24,7 +24,7 @@
 //! every member (O(n) per call, longer than a spin lock should be held), and a contended locker
 //! is better off sleeping. No user code runs under it and nothing parks there: task references
 //! that may be the last ones (dropping a finished greenlet's result) are collected and dropped
-//! after the lock is released (see [`release`]).
+//! after the lock is released (see `release`).
 
 use std::any::Any;
 use std::fmt;
