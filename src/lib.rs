@@ -116,6 +116,7 @@
 
 #![warn(missing_docs)]
 
+mod block_on;
 mod config;
 mod coroutine;
 mod deadline;
@@ -124,6 +125,7 @@ mod io;
 mod join_error;
 mod park;
 mod runtime;
+mod scope;
 mod sleep;
 mod timeout;
 
@@ -136,10 +138,12 @@ pub mod queue;
 pub mod sync;
 pub mod threadpool;
 
+pub use crate::block_on::block_on;
 pub use crate::config::{configure, AlreadyStarted, Config, MAX_WORKERS};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use crate::greenlet::{current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId};
 pub use crate::join_error::{JoinError, PanicPayload};
+pub use crate::scope::{scope, Scope, ScopedGreenlet};
 pub use crate::sleep::{sleep, yield_now};
 pub use crate::timeout::{with_timeout, Timeout};
 

@@ -251,6 +251,21 @@ fn downloads_greenlets_beat_sequential() {
 }
 
 #[test]
+fn futures_interop_runs_futures_based_libraries_through_block_on() {
+    check_lines(
+        "futures_interop",
+        &[
+            "4 greenlets consumed an async producer thread: sum 5050",
+            "3 sending greenlets, 150 messages, in order per sender: true",
+            "zip of two receives: (1, \"b\")",
+            "stream: [4, 6, 8, 10]",
+            "with_timeout around a pending recv: Err(Timeout)",
+            "the receiver still works: Ok(5)",
+        ],
+    );
+}
+
+#[test]
 fn tour_runs() {
     let out = run("tour", &[]);
     assert!(!out.is_empty());

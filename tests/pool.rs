@@ -159,3 +159,153 @@ fn group_tracks_join_kill_len() {
         assert!(h.join().unwrap_err().is_killed());
     }
 }
+
+/// Polls `cond` (sleeping 1 ms between tries) for at most 10 s.
+fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "never happened: {what}"
+        );
+        sleep(Duration::from_millis(1));
+    }
+}
+
+/// A mapped function that counts its starts and then sleeps for an hour.
+fn counted_sleeper(started: &Arc<AtomicUsize>) -> impl Fn(u32) -> u32 + Send + Sync + 'static {
+    let started = started.clone();
+    move |i| {
+        started.fetch_add(1, Ordering::SeqCst);
+        sleep(Duration::from_secs(3600));
+        i
+    }
+}
+
+#[test]
+fn kill_stops_an_imap_unordered_feeder() {
+    // Before the fix the feeder went on spawning items into the pool after kill returned.
+    let pool = Pool::new(1);
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut results = pool.imap_unordered(counted_sleeper(&started), 0..100);
+    wait_for(
+        || started.load(Ordering::SeqCst) == 1,
+        "the first item started",
+    );
+    pool.kill();
+    assert_eq!(pool.len(), 0);
+    // Give a feeder that went on time to show it (no false failure: nothing may start).
+    sleep(Duration::from_millis(50));
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "an item started after kill"
+    );
+    assert_eq!(pool.len(), 0);
+    assert_eq!(pool.free_count(), 1);
+    // The iterator says the map was cut short (it would wait for an hour otherwise).
+    let next = greenlet::with_timeout(Duration::from_secs(10), || {
+        catch_unwind(AssertUnwindSafe(|| results.next()))
+    })
+    .expect("the iterator ends at once");
+    let err = next.unwrap_err();
+    assert!(err.downcast_ref::<String>().unwrap().contains("killed"));
+    assert!(results.next().is_none());
+    pool.join(); // nothing left
+                 // The pool is usable again.
+    let mut again: Vec<u32> = pool.imap_unordered(|x: u32| x * 2, [1, 2]).collect();
+    again.sort();
+    assert_eq!(again, [2, 4]);
+}
+
+#[test]
+fn kill_stops_a_map_in_progress_in_another_greenlet() {
+    // Before the fix the map went on spawning its next item once the killed one was joined.
+    let pool = Pool::new(1);
+    let started = Arc::new(AtomicUsize::new(0));
+    let p = pool.clone();
+    let f = counted_sleeper(&started);
+    let mapper = spawn(move || p.map(f, 0..100));
+    wait_for(
+        || started.load(Ordering::SeqCst) == 1,
+        "the first item started",
+    );
+    pool.kill();
+    assert!(
+        mapper.wait_timeout(Duration::from_secs(10)),
+        "the map went on after kill"
+    );
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "an item started after kill"
+    );
+    let err = mapper.join().unwrap_err();
+    assert!(err.panic_message().unwrap().contains("killed"), "{err}");
+    assert_eq!(pool.len(), 0);
+    assert_eq!(pool.map(|x: u32| x + 1, [1, 2]), [2, 3]);
+}
+
+#[test]
+fn join_in_another_greenlet_returns_when_the_pool_is_killed() {
+    // join waits for the feeder too; a kill ends both.
+    let pool = Pool::new(2);
+    let started = Arc::new(AtomicUsize::new(0));
+    let _results = pool.imap_unordered(counted_sleeper(&started), 0..100);
+    let p = pool.clone();
+    let joiner = spawn(move || p.join());
+    wait_for(|| started.load(Ordering::SeqCst) == 2, "two items started");
+    assert!(!joiner.is_finished());
+    pool.kill();
+    assert!(joiner.wait_timeout(Duration::from_secs(10)));
+    joiner.join().unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn kill_and_spawn_storm_leaves_nothing_running() {
+    // Spawners, mappers and kills racing: after each kill returns, whatever started before it
+    // is dead; at the end every slot is back.
+    let pool = Pool::new(4);
+    let live = Arc::new(AtomicUsize::new(0));
+    let spawners: Vec<_> = (0..4)
+        .map(|i| {
+            let (pool, live) = (pool.clone(), live.clone());
+            spawn(move || {
+                for round in 0..50u64 {
+                    let live = live.clone();
+                    let job = move |x: u64| {
+                        live.fetch_add(1, Ordering::SeqCst);
+                        let _out = Decrement(live.clone());
+                        sleep(Duration::from_micros(50 * (x % 7)));
+                        x
+                    };
+                    let _ = catch_unwind(AssertUnwindSafe(|| match (i + round) % 3 {
+                        0 => drop(pool.spawn(move || job(round)).join()),
+                        1 => drop(pool.map(job, 0..5)),
+                        _ => drop(pool.imap_unordered(job, 0..5).count()),
+                    }));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        sleep(Duration::from_millis(2));
+        pool.kill();
+    }
+    for s in spawners {
+        s.join().unwrap();
+    }
+    pool.kill();
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    assert_eq!(pool.len(), 0);
+    assert_eq!(pool.free_count(), 4);
+}
+
+struct Decrement(Arc<AtomicUsize>);
+
+impl Drop for Decrement {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -196,6 +196,128 @@ fn condvar_wait_interrupted_leaves_the_mutex_unlocked() {
     );
 }
 
+/// A greenlet that counts itself in (under the mutex) and waits once on the condition variable:
+/// once the count shows it, it is registered (it registers before it releases the mutex).
+fn condvar_waiter(
+    pair: &Arc<(Mutex<usize>, Condvar)>,
+    timeout: Option<Duration>,
+) -> greenlet::Greenlet<Result<(), Timeout>> {
+    let p = pair.clone();
+    let waits = move || {
+        let (m, cv) = &*p;
+        let mut g = m.lock();
+        *g += 1;
+        let _g = cv.wait(g);
+    };
+    spawn(move || match timeout {
+        Some(d) => with_timeout(d, waits),
+        None => {
+            waits();
+            Ok(())
+        }
+    })
+}
+
+#[test]
+fn condvar_notify_one_is_passed_on_by_a_waiter_killed_while_it_relocks() {
+    // Java's Object.wait rule: a waiter that was notified and then interrupted (here: killed
+    // while it waits to relock the mutex the notifier still holds) hands the notification to
+    // the next waiter. Before the fix the second waiter slept forever.
+    let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let first = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 1, "first waiter registered");
+    let second = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 2, "second waiter registered");
+    let held = pair.0.lock();
+    pair.1.notify_one(); // FIFO: wakes `first`, which then waits for the mutex we hold
+    first.kill();
+    assert!(first.wait_timeout(Duration::from_secs(10)));
+    drop(held);
+    assert!(
+        second.wait_timeout(Duration::from_secs(10)),
+        "the notification taken by the killed waiter was lost"
+    );
+    assert!(first.join().unwrap_err().is_killed());
+    assert_eq!(second.join().unwrap(), Ok(()));
+    assert!(pair.0.try_lock().is_some(), "the mutex is free at the end");
+}
+
+#[test]
+fn condvar_notify_one_is_passed_on_by_a_waiter_timed_out_while_it_relocks() {
+    // The same with an enclosing with_timeout that expires while the woken waiter waits for the
+    // mutex. (If the machine is so slow that the timeout fires before the notification, the
+    // notification goes to the second waiter directly, and the test still holds.)
+    let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let first = condvar_waiter(&pair, Some(Duration::from_millis(300)));
+    wait_for(|| *pair.0.lock() == 1, "first waiter registered");
+    let second = condvar_waiter(&pair, None);
+    wait_for(|| *pair.0.lock() == 2, "second waiter registered");
+    let held = pair.0.lock();
+    pair.1.notify_one();
+    // `first` times out while we hold the mutex.
+    assert!(first.wait_timeout(Duration::from_secs(10)));
+    drop(held);
+    assert!(
+        second.wait_timeout(Duration::from_secs(10)),
+        "the notification taken by the timed-out waiter was lost"
+    );
+    assert_eq!(first.join().unwrap(), Err(Timeout));
+    assert_eq!(second.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn condvar_wait_timeout_racing_notify_one_never_loses_it() {
+    // A waiter with a short deadline races a notify_one. Whichever wins its park decides: if the
+    // notification won, wait_timeout reports `false` (and the waiter took it); if the deadline
+    // won, it reports `true` and the notification went to the other waiter. A waiter that said
+    // "timed out" after the notifier had picked it would leave the other one asleep.
+    let (mut notified, mut timed_out) = (0, 0);
+    for round in 0..200u64 {
+        let state = Arc::new((Mutex::new((0usize, 0usize)), Condvar::new())); // (waiting, tokens)
+        let s = state.clone();
+        let racer = spawn(move || {
+            let (m, cv) = &*s;
+            let mut g = m.lock();
+            g.0 += 1;
+            let (mut g, to) = cv.wait_timeout(g, Duration::from_micros(2000 + round * 7 % 2000));
+            if !to {
+                assert_eq!(g.1, 1, "woken without a token");
+                g.1 -= 1;
+            }
+            to
+        });
+        let s = state.clone();
+        let sleeper = spawn(move || {
+            let (m, cv) = &*s;
+            let mut g = m.lock();
+            g.0 += 1;
+            g = cv.wait_while(g, |g| g.1 == 0);
+            g.1 -= 1;
+        });
+        wait_for(|| state.0.lock().0 == 2, "both waiters registered");
+        sleep(Duration::from_micros(round * 13 % 4000));
+        {
+            let mut g = state.0.lock();
+            g.1 += 1;
+            state.1.notify_one();
+        }
+        if racer.join().unwrap() {
+            timed_out += 1;
+        } else {
+            notified += 1;
+            let mut g = state.0.lock();
+            g.1 += 1;
+            state.1.notify_one();
+        }
+        assert!(
+            sleeper.wait_timeout(Duration::from_secs(10)),
+            "round {round}: a notification was lost"
+        );
+        assert_eq!(state.0.lock().1, 0);
+    }
+    eprintln!("wait_timeout race: notified {notified}, timed out {timed_out}");
+}
+
 #[test]
 fn semaphore_caps_concurrency_and_releases_in_order() {
     let sem = Arc::new(Semaphore::new(3));
@@ -266,6 +388,104 @@ fn semaphore_try_timeout_forget() {
     assert_eq!(sem.available_permits(), 0);
     sem.add_permits(2);
     assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn owned_permits_move_into_spawned_greenlets_and_cap_them() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let sem = Arc::new(Semaphore::new(3));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..30)
+        .map(|_| {
+            // Taken in the spawner, released by the spawned greenlet when it ends.
+            let permit = sem.acquire_owned();
+            assert_send_static(&permit);
+            let (inside, max) = (inside.clone(), max.clone());
+            spawn(move || {
+                let _permit = permit;
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                sleep(Duration::from_millis(1));
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    assert!(joinall(hs).iter().all(Result::is_ok));
+    assert!(max.load(Ordering::SeqCst) <= 3);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn owned_permits_try_timeout_forget_and_threads() {
+    let sem = Arc::new(Semaphore::new(1));
+    let p = sem.try_acquire_owned().expect("one is free");
+    assert!(Arc::ptr_eq(p.semaphore(), &sem));
+    assert!(sem.try_acquire_owned().is_none());
+    assert!(sem
+        .acquire_owned_timeout(Duration::from_millis(5))
+        .is_none());
+    // A plain thread blocks in acquire_owned until a greenlet drops the permit.
+    let s = sem.clone();
+    let thread = std::thread::spawn(move || s.acquire_owned());
+    wait_for(|| sem.waiting() == 1, "the thread waits");
+    spawn(move || drop(p)).join().unwrap();
+    let p = thread.join().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+    // Released by a greenlet while the caller waits with a deadline.
+    let g = spawn(move || {
+        sleep(Duration::from_millis(5));
+        drop(p);
+    });
+    let p = sem
+        .acquire_owned_timeout(Duration::from_secs(10))
+        .expect("released within the deadline");
+    g.join().unwrap();
+    p.forget();
+    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(1);
+    assert_eq!(sem.available_permits(), 1);
+    // Failed takes leave the count alone.
+    let held = sem.acquire_owned();
+    for _ in 0..3 {
+        assert!(sem.try_acquire().is_none());
+        assert!(sem.try_acquire_owned().is_none());
+        assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
+        assert!(sem
+            .acquire_owned_timeout(Duration::from_millis(1))
+            .is_none());
+    }
+    assert_eq!(sem.available_permits(), 0);
+    drop(held);
+    // Duration::MAX means no deadline.
+    drop(sem.acquire_owned_timeout(Duration::MAX).unwrap());
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+fn killed_and_timed_out_owned_waiters_take_no_permit() {
+    let sem = Arc::new(Semaphore::new(1));
+    let held = sem.acquire_owned();
+    let waiters: Vec<_> = (0..20)
+        .map(|i| {
+            let sem = sem.clone();
+            spawn(move || {
+                if i % 2 == 0 {
+                    drop(sem.acquire_owned());
+                } else {
+                    let _ = with_timeout(Duration::from_millis(1), || sem.acquire_owned());
+                }
+            })
+        })
+        .collect();
+    wait_for(|| sem.waiting() == 10, "the untimed waiters queue up");
+    for w in waiters.iter().step_by(4) {
+        w.kill();
+    }
+    drop(held);
+    joinall(waiters);
+    assert_eq!(sem.available_permits(), 1);
+    assert_eq!(sem.waiting(), 0);
 }
 
 #[test]

@@ -38,6 +38,7 @@
 //!
 //! [`with_timeout`]: crate::with_timeout
 
+mod hold;
 mod spinlock;
 mod waitlist;
 mod waitqueue;
@@ -53,6 +54,7 @@ use std::time::Instant;
 use crate::coroutine::{self, Suspend};
 use crate::runtime::{self, Task, TaskRef};
 
+pub(crate) use hold::HoldTimeouts;
 pub(crate) use spinlock::SpinLock;
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;

@@ -1,4 +1,17 @@
 //! [`Condvar`]: wait for a condition under a [`Mutex`](crate::sync::Mutex).
+//!
+//! A waiter registers in the condition variable's wait list while it still holds the mutex,
+//! then releases the mutex and parks (`park_in_then`), so a notifier that takes the mutex after
+//! the waiter released it always finds the registration. `notify_one` pops waiters until one of
+//! them is still parked and wakes it: a waiter whose own deadline, kill or timeout won the park
+//! first is skipped, and the notification goes to the next one.
+//!
+//! A woken waiter must then relock the mutex, which may park again. If a kill or an enclosing
+//! `with_timeout` unwinds it out of that park, the notification it consumed would be lost; so it
+//! passes it on with a `notify_one` of its own while it unwinds (the rule of Java's
+//! `Object.wait`: a thread both notified and interrupted hands the notification to another
+//! waiter). A waiter woken by `notify_all` does the same, which costs at most one spurious
+//! wake-up, harmless for waiters that re-check their condition as they must.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -9,7 +22,11 @@ use crate::park::{park_in_then, SpinLock, WaitList, Wake};
 /// A condition variable for greenlets, like `threading.Condition` (with the lock passed in).
 ///
 /// `wait` releases the mutex and parks until notified, then locks it again. If the wait is
-/// interrupted (a kill or an enclosing `with_timeout`), it unwinds with the mutex left unlocked.
+/// interrupted (a kill or an enclosing `with_timeout`), it unwinds with the mutex left unlocked;
+/// a waiter interrupted after a notification woke it (while it waits to relock the mutex) passes
+/// the notification on to the next waiter, so `notify_one` is never lost. As with every condition
+/// variable, wake-ups may be spurious: wait in a loop that re-checks the condition (or use
+/// [`wait_while`](Condvar::wait_while)).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -124,7 +141,19 @@ impl Condvar {
         // Registered before the mutex is released: a notify after our unlock cannot be missed.
         let w = self.waiters.lock();
         let wake = park_in_then(&self.waiters, w, list, (), deadline, move || drop(guard));
-        (mutex.lock(), wake == Wake::TimedOut)
+        if wake == Wake::TimedOut {
+            // Our own deadline won the park: no notification was taken (a notifier that came
+            // later found the park ended and woke the next waiter instead).
+            return (mutex.lock(), true);
+        }
+        // A notification is ours now. Relocking may park (the notifier often still holds the
+        // mutex), and a kill or an enclosing `with_timeout` may unwind out of that park: then
+        // the notification goes to the next waiter, as Java's Object.wait requires of a thread
+        // that was both notified and interrupted.
+        let pass_on = PassOn(self);
+        let guard = mutex.lock();
+        std::mem::forget(pass_on);
+        (guard, false)
     }
 
     /// Wakes one waiter (the longest waiting), if any.
@@ -164,6 +193,16 @@ impl Condvar {
     /// ```
     pub fn notify_all(&self) {
         self.waiters.lock().wake_all();
+    }
+}
+
+/// Hands a consumed notification to the next waiter if the waiter that took it unwinds before
+/// it could act on it (disarmed with `mem::forget` once the mutex is relocked).
+struct PassOn<'a>(&'a Condvar);
+
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
     }
 }
 

@@ -19,4 +19,4 @@ pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::Condvar;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use semaphore::{Semaphore, SemaphorePermit};
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};

@@ -1,6 +1,14 @@
 //! [`Semaphore`]: a counter of permits, handed to waiters in FIFO order.
+//!
+//! The count and the wait list live under one spin lock. A released permit goes straight to the
+//! first waiter still parked (the park's winner-takes-all token decides: a waiter whose deadline
+//! or kill won its park is skipped), so the count is non-zero only while nobody waits, and a
+//! waiter that returns without a permit took none with it. Permits are borrowed
+//! ([`SemaphorePermit`]) or hold an `Arc` of the semaphore ([`OwnedSemaphorePermit`], to move into
+//! a spawned greenlet); both give their permit back when dropped.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::park::{park_in, SpinLock, WaitList, Wake};
@@ -96,12 +104,7 @@ impl Semaphore {
     /// assert!(s.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        let mut s = self.state.lock();
-        if s.permits == 0 {
-            return None;
-        }
-        s.permits -= 1;
-        Some(SemaphorePermit { sem: self })
+        self.try_take().then(|| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit, waiting at most `timeout`.
@@ -119,16 +122,101 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
+        self.take_until(deadline)
+            .then(|| SemaphorePermit { sem: self })
+    }
+
+    /// Takes a permit (counted down, or handed over by a releaser); false if `deadline` passed.
+    /// Callers make the permit with a lazy `then(|| ..)`: a permit built eagerly and dropped on
+    /// failure would release a permit never taken.
+    fn take_until(&self, deadline: Option<Instant>) -> bool {
         let mut s = self.state.lock();
         // Released permits go to waiters first, so a free permit means nobody waits.
         if s.permits > 0 {
             s.permits -= 1;
-            return Some(SemaphorePermit { sem: self });
+            return true;
         }
-        match park_in(&self.state, s, waiters, (), deadline) {
-            Wake::Unparked => Some(SemaphorePermit { sem: self }),
-            Wake::TimedOut => None,
+        park_in(&self.state, s, waiters, (), deadline) == Wake::Unparked
+    }
+
+    /// Takes a permit if one is free now.
+    fn try_take(&self) -> bool {
+        let mut s = self.state.lock();
+        if s.permits == 0 {
+            return false;
         }
+        s.permits -= 1;
+        true
+    }
+
+    /// Takes a permit that holds an `Arc` of the semaphore, waiting as long as it takes: it is
+    /// `'static` and `Send`, so it can move into a spawned greenlet (like tokio's
+    /// `Semaphore::acquire_owned`). The permit is given back when dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use greenlet::sync::Semaphore;
+    /// // At most two downloads at once; the caller waits for a permit before it spawns.
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// let jobs: Vec<_> = (0..6)
+    ///     .map(|i| {
+    ///         let permit = sem.acquire_owned();
+    ///         greenlet::spawn(move || {
+    ///             greenlet::sleep(std::time::Duration::from_millis(1));
+    ///             drop(permit); // the next spawn may go on
+    ///             i
+    ///         })
+    ///     })
+    ///     .collect();
+    /// let done: Vec<i32> = greenlet::joinall(jobs).into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(done, [0, 1, 2, 3, 4, 5]);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
+    pub fn acquire_owned(self: &Arc<Self>) -> OwnedSemaphorePermit {
+        self.acquire_owned_until(None)
+            .expect("waiting without a deadline ends with a permit")
+    }
+
+    /// Takes an owned permit if one is free now (see [`acquire_owned`](Semaphore::acquire_owned)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(greenlet::sync::Semaphore::new(1));
+    /// let permit = sem.try_acquire_owned().unwrap();
+    /// assert!(sem.try_acquire_owned().is_none());
+    /// let holder = greenlet::spawn(move || drop(permit));
+    /// holder.join().unwrap();
+    /// assert!(sem.try_acquire_owned().is_some());
+    /// ```
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.try_take().then(|| OwnedSemaphorePermit::new(self))
+    }
+
+    /// Takes an owned permit, waiting at most `timeout` (see
+    /// [`acquire_owned`](Semaphore::acquire_owned)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let sem = Arc::new(greenlet::sync::Semaphore::new(1));
+    /// let held = sem.acquire_owned();
+    /// assert!(sem.acquire_owned_timeout(Duration::from_millis(5)).is_none());
+    /// drop(held);
+    /// assert!(sem.acquire_owned_timeout(Duration::from_millis(5)).is_some());
+    /// ```
+    pub fn acquire_owned_timeout(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> Option<OwnedSemaphorePermit> {
+        self.acquire_owned_until(crate::deadline::after(timeout))
+    }
+
+    fn acquire_owned_until(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> Option<OwnedSemaphorePermit> {
+        self.take_until(deadline)
+            .then(|| OwnedSemaphorePermit::new(self))
     }
 
     /// How many permits are free now.
@@ -227,5 +315,77 @@ impl Drop for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+/// A permit of a [`Semaphore`] that owns an `Arc` of it (from
+/// [`acquire_owned`](Semaphore::acquire_owned)): `'static` and `Send`, so it moves into a spawned
+/// greenlet or thread. Gives the permit back when dropped.
+///
+/// ```
+/// use std::sync::Arc;
+/// let sem = Arc::new(greenlet::sync::Semaphore::new(1));
+/// let permit = sem.acquire_owned();
+/// let worker = greenlet::spawn(move || {
+///     let _permit = permit; // held for the greenlet's whole run
+///     greenlet::sleep(std::time::Duration::from_millis(5));
+/// });
+/// assert_eq!(sem.available_permits(), 0);
+/// worker.join().unwrap();
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+    /// 1, or 0 once forgotten.
+    permits: usize,
+}
+
+impl OwnedSemaphorePermit {
+    fn new(sem: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+        OwnedSemaphorePermit {
+            sem: sem.clone(),
+            permits: 1,
+        }
+    }
+
+    /// The semaphore the permit belongs to.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(greenlet::sync::Semaphore::new(1));
+    /// let permit = sem.acquire_owned();
+    /// assert!(Arc::ptr_eq(permit.semaphore(), &sem));
+    /// ```
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+
+    /// Keeps the permit taken for good (it is not given back).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(greenlet::sync::Semaphore::new(2));
+    /// sem.acquire_owned().forget();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if self.permits > 0 {
+            self.sem.add_permits(self.permits);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("semaphore", &self.sem)
+            .finish()
     }
 }
