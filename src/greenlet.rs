@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +25,10 @@ use crate::JoinError;
 pub struct GreenletId(u64);
 
 impl GreenletId {
+    pub(crate) fn from_u64(id: u64) -> GreenletId {
+        GreenletId(id)
+    }
+
     /// The id as a number.
     ///
     /// ```
@@ -262,6 +267,7 @@ impl Builder {
     /// let g = greenlet::Builder::new().name("adder").spawn(|| 2 + 2).unwrap();
     /// assert_eq!(g.join().unwrap(), 4);
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -281,6 +287,7 @@ impl Builder {
     ///     .unwrap();
     /// assert!(g.join().unwrap() >= Duration::from_millis(5));
     /// ```
+    #[track_caller]
     pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -289,6 +296,7 @@ impl Builder {
         self.spawn_inner(Some(delay), f)
     }
 
+    #[track_caller]
     fn spawn_inner<F, T>(self, delay: Option<Duration>, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -310,6 +318,7 @@ impl Builder {
 /// let g = greenlet::spawn(|| "hello from a greenlet");
 /// assert_eq!(g.join().unwrap(), "hello from a greenlet");
 /// ```
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -327,6 +336,7 @@ where
 /// let g = greenlet::spawn_later(Duration::from_millis(20), move || t0.elapsed());
 /// assert!(g.join().unwrap() >= Duration::from_millis(20));
 /// ```
+#[track_caller]
 pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -359,6 +369,7 @@ pub fn current() -> Option<GreenletId> {
     })
 }
 
+#[track_caller]
 fn spawn_task<F, T>(
     f: F,
     name: Option<Box<str>>,
@@ -373,10 +384,12 @@ where
     let stack_size = stack_size.unwrap_or(rt.config.stack_size);
     let start_at = delay.map(crate::deadline::after);
     let task = Arc::new(Task {
-        header: Header::new(next_id(), name, stack_size),
+        header: Header::new(next_id(), name, stack_size, Location::caller()),
         body: Body::new(f),
     });
     let task: TaskRef = task;
+    Header::register(&task);
+    runtime::count_spawn();
     let handle = Greenlet {
         task: task.clone(),
         take: task::take_result::<F, T>,

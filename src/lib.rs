@@ -120,6 +120,7 @@ mod block_on;
 mod config;
 mod coroutine;
 mod deadline;
+mod dump;
 mod greenlet;
 mod io;
 mod join_error;
@@ -127,6 +128,7 @@ mod park;
 mod runtime;
 mod scope;
 mod sleep;
+mod stats;
 mod timeout;
 
 pub mod channel;
@@ -139,12 +141,14 @@ pub mod sync;
 pub mod threadpool;
 
 pub use crate::block_on::block_on;
-pub use crate::config::{configure, AlreadyStarted, Config, MAX_WORKERS};
+pub use crate::config::{configure, AlreadyStarted, Config, DeadlockPolicy, MAX_WORKERS};
 pub use crate::coroutine::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use crate::dump::{dump, Dump, GreenletInfo, GreenletState};
 pub use crate::greenlet::{current, joinall, spawn, spawn_later, Builder, Greenlet, GreenletId};
 pub use crate::join_error::{JoinError, PanicPayload};
 pub use crate::scope::{scope, Scope, ScopedGreenlet};
 pub use crate::sleep::{sleep, yield_now};
+pub use crate::stats::{stats, Stats};
 pub use crate::timeout::{with_timeout, Timeout};
 
 /// The README's examples, run as doc tests so that they stay true.

@@ -257,6 +257,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// assert_eq!(hits, 2);
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedGreenlet<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -266,6 +267,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             .unwrap_or_else(|e| panic!("failed to spawn a scoped greenlet: {e}"))
     }
 
+    #[track_caller]
     fn spawn_with<F, T>(
         &'scope self,
         builder: Builder,
@@ -440,6 +442,7 @@ impl Builder {
     ///     assert_eq!(g.join().unwrap(), 8);
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,

@@ -17,15 +17,18 @@ use crate::{config, runtime};
 /// greenlet::joinall(sleepers);
 /// assert!(t0.elapsed() < Duration::from_secs(5)); // they slept side by side
 /// ```
+#[track_caller]
 pub fn sleep(d: Duration) {
     if d.is_zero() {
         return yield_now();
     }
     match crate::deadline::after(d) {
-        Some(deadline) => while park::prepare().park(Some(deadline)) != Wake::TimedOut {},
+        Some(deadline) => {
+            while park::prepare_for(&"sleep").park(Some(deadline)) != Wake::TimedOut {}
+        }
         // Longer than the clock can count: sleep until killed or timed out.
         None => loop {
-            park::prepare().park(None);
+            park::prepare_for(&"sleep").park(None);
         },
     }
 }

@@ -34,8 +34,14 @@ struct State {
     idle: usize,
 }
 
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// The pool, if it has been made.
+fn static_pool() -> Option<&'static Pool> {
+    POOL.get()
+}
+
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
         state: Mutex::new(State {
             jobs: VecDeque::new(),
@@ -48,6 +54,15 @@ fn pool() -> &'static Pool {
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&n| n > 0)
             .unwrap_or(DEFAULT_THREADS),
+    })
+}
+
+/// Whether no job is queued or running (the deadlock detector's question: could a job still
+/// wake somebody?). True before the pool is first used.
+pub(crate) fn is_idle() -> bool {
+    static_pool().is_none_or(|pool| {
+        let state = lock(&pool.state);
+        state.jobs.is_empty() && state.idle == state.threads
     })
 }
 

@@ -16,43 +16,6 @@ fn workers() -> usize {
 }
 
 #[test]
-fn a_cpu_spinner_does_not_stop_greenlets_on_other_workers() {
-    if workers() < 2 {
-        return; // needs a second worker by definition
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let spinner = spawn(move || {
-        let t0 = Instant::now();
-        let mut n = 0u64;
-        while !s.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(30) {
-            n = n.wrapping_add(1); // never yields
-        }
-        n
-    });
-    sleep(Duration::from_millis(10)); // let the spinner take its worker
-    let t0 = Instant::now();
-    let others: Vec<_> = (0..1000)
-        .map(|i| {
-            spawn(move || {
-                yield_now();
-                sleep(Duration::from_millis(1));
-                i
-            })
-        })
-        .collect();
-    let sum: i32 = joinall(others).into_iter().map(Result::unwrap).sum();
-    let elapsed = t0.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    spinner.join().unwrap();
-    assert_eq!(sum, 499500);
-    assert!(
-        elapsed < Duration::from_secs(20),
-        "others waited for the spinner: {elapsed:?}"
-    );
-}
-
-#[test]
 fn greenlets_run_on_several_workers_in_parallel() {
     if workers() < 2 {
         return;

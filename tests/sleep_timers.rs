@@ -1,6 +1,5 @@
 //! sleep, spawn_later and the timers behind them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -124,37 +123,4 @@ fn many_spawn_later_greenlets_each_start_after_their_delay() {
             "greenlet {i} started at {at:?}"
         );
     }
-}
-
-#[test]
-fn timers_of_a_busy_worker_still_fire() {
-    let workers = std::env::var("GREENLET_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if workers < 2 {
-        return; // with one worker the spinner holds the only thread, by definition
-    }
-    // A greenlet spins without yielding; sleepers (wherever their timers live) still wake,
-    // because idle workers fire a busy worker's due timers.
-    let stop = Arc::new(AtomicUsize::new(0));
-    let s = stop.clone();
-    let spinner = spawn(move || {
-        let t0 = Instant::now();
-        while s.load(Ordering::Relaxed) == 0 && t0.elapsed() < Duration::from_secs(20) {
-            std::hint::spin_loop();
-        }
-    });
-    let t0 = Instant::now();
-    let sleepers: Vec<_> = (0..200)
-        .map(|_| spawn(|| sleep(Duration::from_millis(20))))
-        .collect();
-    joinall(sleepers);
-    let elapsed = t0.elapsed();
-    stop.store(1, Ordering::Relaxed);
-    spinner.join().unwrap();
-    assert!(
-        elapsed < Duration::from_secs(10),
-        "sleepers waited for the spinner: {elapsed:?}"
-    );
 }

@@ -24,12 +24,12 @@ impl log::Log for Capture {
 }
 
 fn warnings_about(id: u64) -> Vec<String> {
-    let needle = format!("greenlet {id} has held worker");
+    let needle = format!("(id {id}, spawned at tests/stall.rs");
     WARNINGS
         .lock()
         .unwrap()
         .iter()
-        .filter(|w| w.contains(&needle))
+        .filter(|w| w.contains(&needle) && w.contains("has held worker"))
         .cloned()
         .collect()
 }
@@ -48,7 +48,11 @@ fn a_greenlet_blocking_its_worker_is_named_and_a_sleeping_one_is_not() {
     blocker.join().unwrap();
 
     let named = warnings_about(blocker_id);
-    assert_eq!(named.len(), 1, "one warning for the blocker: {named:?}");
+    // Reported at the threshold (100 ms), then again backing off (400 ms).
+    assert!(
+        (1..=2).contains(&named.len()),
+        "one or two warnings for the blocker: {named:?}"
+    );
     assert!(named[0].contains("threadpool::apply"), "{}", named[0]);
     assert!(warnings_about(polite_id).is_empty());
 }

@@ -159,6 +159,7 @@ impl Driver {
             }
         }
         let n = poller.ready.len();
+        crate::runtime::count_io_wakeups(n);
         for (io, bits) in poller.ready.drain(..) {
             io.set_ready(bits);
         }

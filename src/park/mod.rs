@@ -39,6 +39,7 @@
 //! [`with_timeout`]: crate::with_timeout
 
 mod hold;
+mod site;
 mod spinlock;
 mod waitlist;
 mod waitqueue;
@@ -55,6 +56,7 @@ use crate::coroutine::{self, Suspend};
 use crate::runtime::{self, Task, TaskRef};
 
 pub(crate) use hold::HoldTimeouts;
+pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site};
 pub(crate) use spinlock::SpinLock;
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
@@ -69,6 +71,8 @@ const WAITING: u64 = 1;
 const UNPARKED: u64 = 2;
 const TIMED_OUT: u64 = 3;
 const KILLED: u64 = 4;
+/// A plain thread's park ended by the deadlock detector (`DeadlockPolicy::Panic`).
+const DEADLOCKED: u64 = 5;
 
 const KILL_NONE: u8 = 0;
 const KILL_REQUESTED: u8 = 1;
@@ -113,6 +117,8 @@ pub(crate) struct ParkCell {
     /// `with_timeout` frames, innermost last. Only the owning context touches them.
     frames: UnsafeCell<Vec<Frame>>,
     next_frame: Cell<u64>,
+    /// Where and since when the context waits (for dumps and reports).
+    pub(crate) site: Site,
 }
 
 #[derive(Clone, Copy)]
@@ -121,7 +127,7 @@ struct Frame {
     deadline: Instant,
 }
 
-// SAFETY: `token` and `kill` are atomics. `frames` and `next_frame` are read and
+// SAFETY: `token`, `kill` and `site` are atomics. `frames` and `next_frame` are read and
 // written only by the context that owns the cell (the greenlet itself, on whichever worker runs
 // it, or the thread itself), never concurrently: the greenlet runs on one worker at a time and
 // the hand-off between workers is Release/Acquire through the run queues.
@@ -134,6 +140,7 @@ impl ParkCell {
             kill: AtomicU8::new(KILL_NONE),
             frames: UnsafeCell::new(Vec::new()),
             next_frame: Cell::new(0),
+            site: Site::new(),
         }
     }
 
@@ -213,6 +220,12 @@ impl ParkCell {
             return Ended::Lost;
         }
         self.end(token >> STATUS_BITS, KILLED)
+    }
+
+    /// Whether the context is a greenlet parked now (suspended in a park, its run reference in
+    /// the token). A snapshot, for dumps.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.token.load(Relaxed) & PARKED != 0
     }
 
     /// The status of the park with generation `gen`, as seen now.
@@ -296,12 +309,15 @@ impl ParkCell {
 pub(crate) struct ThreadCtx {
     cell: ParkCell,
     thread: Thread,
+    /// The report a deadlocked park panics with (see [`fail_blocked_threads`]).
+    deadlock: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 thread_local! {
     static THREAD_CTX: Arc<ThreadCtx> = Arc::new(ThreadCtx {
         cell: ParkCell::new(),
         thread: thread::current(),
+        deadlock: std::sync::Mutex::new(None),
     });
 }
 
@@ -448,10 +464,24 @@ pub(crate) struct Parker {
 
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
 /// Register them where the wake-up will come from, then call [`Parker::park`].
+#[track_caller]
 pub(crate) fn prepare() -> Parker {
+    prepare_for(&"a blocking call")
+}
+
+/// [`prepare`], recording what the context waits on (a short static label such as
+/// `"channel recv"`) and where (the caller of the crate's blocking function: every function
+/// between it and here is `#[track_caller]`), for dumps and reports.
+#[track_caller]
+pub(crate) fn prepare_for(what: &'static &'static str) -> Parker {
     let panicking = thread::panicking();
     let context = Context::parking(panicking);
     let cell = context.cell();
+    let now = match context {
+        Context::Greenlet(_) => runtime::coarse_now(),
+        Context::Thread(_) => runtime::precise_now(),
+    };
+    cell.site.record(what, std::panic::Location::caller(), now);
     let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
     // A plain store: the previous park has ended and the context runs, so no other party can
     // write the token now (they only ever CAS a WAITING token of their own generation). Release
@@ -560,6 +590,17 @@ impl Parker {
             // A greenlet unwinding a panic: its worker thread is about to block.
             runtime::worker_blocks();
         }
+        // A plain thread that may wait for ever is watched by the deadlock detector, which
+        // needs the runtime (its monitor thread) running.
+        let _blocked = match (&self.context, wake_at) {
+            (Context::Thread(ctx), None) if runtime::current_task_ptr().is_none() => {
+                runtime::ensure_started();
+                let blocked = site::Blocked::new(ctx, self.gen);
+                runtime::thread_blocked();
+                Some(blocked)
+            }
+            _ => None,
+        };
         while cell.status(self.gen) == WAITING {
             match wake_at {
                 None => thread::park(),
@@ -581,6 +622,7 @@ impl Parker {
         match cell.status(self.gen) {
             UNPARKED => Wake::Unparked,
             KILLED => cell.deliver_kill(),
+            DEADLOCKED => self.deliver_deadlock(),
             _ => {
                 // TIMED_OUT: the park's own deadline or an enclosing with_timeout. The earlier
                 // one wins; on a tie the call returns and the timeout fires at the next park.
@@ -591,6 +633,22 @@ impl Parker {
                 }
             }
         }
+    }
+}
+
+impl Parker {
+    /// The deadlock detector ended this thread's park: the blocked call panics with its report.
+    fn deliver_deadlock(&self) -> ! {
+        let report = match &self.context {
+            Context::Thread(ctx) => lock(&ctx.deadlock).take(),
+            Context::Greenlet(_) => None,
+        };
+        panic!(
+            "{}",
+            report
+                .as_deref()
+                .unwrap_or("greenlet: deadlock: nothing can wake this call")
+        )
     }
 }
 

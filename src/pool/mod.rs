@@ -147,6 +147,7 @@ impl Tracker {
         self.kills.load(Ordering::SeqCst)
     }
 
+    #[track_caller]
     fn spawn<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -158,6 +159,7 @@ impl Tracker {
 
     /// Spawns `f` as a member, first waiting for a slot, unless the group was killed since
     /// `epoch` (then `f` comes back unstarted).
+    #[track_caller]
     fn spawn_in<F, T>(&self, epoch: u64, f: F) -> Result<Greenlet<T>, F>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -461,6 +463,7 @@ macro_rules! tracked_methods {
             /// let g = group.spawn(|| 2 + 2);
             /// assert_eq!(g.join().unwrap(), 4);
             /// ```
+            #[track_caller]
             pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
             where
                 F: FnOnce() -> T + Send + 'static,

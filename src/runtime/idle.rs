@@ -31,7 +31,8 @@ pub(crate) struct Idle {
     num_searching: AtomicUsize,
     /// The earliest deadline some sleeper will wake at by itself ([`NO_DEADLINE`]: none).
     horizon: AtomicU64,
-    workers: usize,
+    /// Workers with a running thread: the configured ones plus the active extra ones.
+    workers: AtomicUsize,
 }
 
 /// How one worker is put to sleep and woken.
@@ -118,7 +119,7 @@ impl Idle {
             num_sleeping: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
             horizon: AtomicU64::new(NO_DEADLINE),
-            workers,
+            workers: AtomicUsize::new(workers),
         }
     }
 
@@ -177,13 +178,28 @@ impl Idle {
 
     /// Whether every worker sleeps now (the stall monitor then has nothing to watch).
     pub(crate) fn all_asleep(&self) -> bool {
-        self.num_sleeping.load(SeqCst) == self.workers
+        self.num_sleeping.load(SeqCst) == self.workers.load(SeqCst)
+    }
+
+    /// How many workers have a running thread.
+    pub(crate) fn active(&self) -> usize {
+        self.workers.load(SeqCst)
+    }
+
+    /// An extra worker starts (or comes back from retirement).
+    pub(crate) fn add_worker(&self) {
+        self.workers.fetch_add(1, SeqCst);
+    }
+
+    /// An extra worker retires.
+    pub(crate) fn remove_worker(&self) {
+        self.workers.fetch_sub(1, SeqCst);
     }
 
     /// Enters the searching state if fewer than half the workers search; false otherwise.
     pub(crate) fn start_search(&self) -> bool {
         let searching = self.num_searching.load(SeqCst);
-        if 2 * searching >= self.workers.max(2) {
+        if 2 * searching >= self.active().max(2) {
             return false;
         }
         self.num_searching.fetch_add(1, SeqCst);

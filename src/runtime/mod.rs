@@ -58,6 +58,8 @@
 
 mod idle;
 mod monitor;
+pub(crate) mod registry;
+pub(crate) mod stats;
 pub(crate) mod task;
 mod timers;
 mod worker;
@@ -65,7 +67,7 @@ mod worker;
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -83,10 +85,49 @@ use timers::TimerHeap;
 /// "No deadline", in the runtime's nanoseconds since its epoch.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
+/// The runtime's clock starts here (first use of the crate's clock).
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// A coarse copy of the clock, for stamps on hot paths (one load instead of a clock read):
+/// advanced by the workers every `TIMER_INTERVAL` ticks and when they wake, and by the monitor
+/// every check (25 ms) while any worker is awake.
+static COARSE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Nanoseconds since the epoch, coarse (see [`COARSE_NS`]).
+#[inline]
+pub(crate) fn coarse_now() -> u64 {
+    COARSE_NS.load(Relaxed)
+}
+
+/// Nanoseconds since the epoch, read from the clock.
+pub(crate) fn precise_now() -> u64 {
+    EPOCH.elapsed().as_nanos() as u64
+}
+
+/// Reads the clock and advances the coarse copy; returns the reading.
+fn advance_coarse() -> u64 {
+    let now = precise_now();
+    COARSE_NS.fetch_max(now, Relaxed);
+    now
+}
+
 /// The process-wide runtime.
 pub(crate) struct Runtime {
     injector: Injector<TaskRef>,
+    /// Every worker slot: the configured workers first, then the extra ones (see [`monitor`]:
+    /// compensation), which run only while every worker is held.
     workers: Box<[Shared]>,
+    /// How many of `workers` are the configured ones.
+    regular: usize,
+    /// The stealable queues of extra slots whose thread has never started.
+    spare: Mutex<Vec<(usize, crossbeam_deque::Worker<TaskRef>)>>,
+    /// Each extra slot's state ([`EXTRA_IDLE`], [`EXTRA_ACTIVE`], [`EXTRA_RETIRED`]).
+    extra: Box<[std::sync::atomic::AtomicU8]>,
+    /// How many workers the monitor sees held by one greenlet past the stall threshold.
+    stalled: AtomicUsize,
+    /// Per-worker counters (see [`stats`]).
+    counters: Box<[stats::WorkerCounters]>,
+    /// Counters of events off the workers.
+    global: stats::Global,
     sleepers: Box<[idle::Sleeper]>,
     idle: idle::Idle,
     epoch: Instant,
@@ -100,6 +141,13 @@ pub(crate) struct Runtime {
     /// What the stall monitor watches (see [`monitor`]).
     monitor: monitor::Monitor,
 }
+
+/// An extra slot whose thread has never started.
+const EXTRA_IDLE: u8 = 0;
+/// An extra slot whose thread runs greenlets.
+const EXTRA_ACTIVE: u8 = 1;
+/// An extra slot whose thread waits to be called back (it holds no greenlet).
+const EXTRA_RETIRED: u8 = 2;
 
 /// What the other threads may touch of one worker.
 struct Shared {
@@ -184,9 +232,10 @@ fn start() -> io::Result<&'static Runtime> {
     let config = config::resolve();
     overflow::install();
     let n = config.workers;
+    let slots = n + config.extra_workers;
     let io = crate::io::Driver::new()
         .map_err(|e| io::Error::new(e.kind(), format!("could not create the IO poller: {e}")))?;
-    let locals: Vec<_> = (0..n)
+    let mut locals: Vec<_> = (0..slots)
         .map(|_| crossbeam_deque::Worker::new_fifo())
         .collect();
     let workers = locals
@@ -198,6 +247,7 @@ fn start() -> io::Result<&'static Runtime> {
             next_timer: AtomicU64::new(NO_DEADLINE),
         })
         .collect();
+    let spare: Vec<_> = (n..slots).zip(locals.split_off(n)).collect();
     // The threads wait at the gate until the runtime is in place; if one cannot be started,
     // the others are told to leave and nothing of this attempt keeps running.
     let gate: Gate = Arc::new((Mutex::new(None), Condvar::new()));
@@ -231,14 +281,24 @@ fn start() -> io::Result<&'static Runtime> {
     let rt = Runtime {
         injector: Injector::new(),
         workers,
-        sleepers: (0..n).map(|_| idle::Sleeper::new()).collect(),
+        regular: n,
+        spare: Mutex::new(spare),
+        extra: (n..slots)
+            .map(|_| std::sync::atomic::AtomicU8::new(EXTRA_IDLE))
+            .collect(),
+        stalled: AtomicUsize::new(0),
+        counters: (0..slots)
+            .map(|_| stats::WorkerCounters::default())
+            .collect(),
+        global: stats::Global::default(),
+        sleepers: (0..slots).map(|_| idle::Sleeper::new()).collect(),
         idle: idle::Idle::new(n),
-        epoch: Instant::now(),
+        epoch: *EPOCH,
         next_heap: AtomicUsize::new(0),
         next_trim: AtomicU64::new(0),
         config,
         io,
-        monitor: monitor::Monitor::new(n),
+        monitor: monitor::Monitor::new(slots),
     };
     for (sleeper, t) in rt.sleepers.iter().zip(&threads) {
         let _ = sleeper.thread.set(t.thread().clone());
@@ -249,10 +309,7 @@ fn start() -> io::Result<&'static Runtime> {
     open_gate(&gate, true);
     let monitor = thread::Builder::new()
         .name("greenlet-monitor".into())
-        .spawn(|| {
-            let rt = RUNTIME.wait();
-            rt.monitor.run(|| rt.idle.all_asleep());
-        });
+        .spawn(|| monitor::run(RUNTIME.wait()));
     if let Err(e) = monitor {
         log::error!("greenlet: could not start the stall monitor thread (running without): {e}");
     }
@@ -261,6 +318,65 @@ fn start() -> io::Result<&'static Runtime> {
 }
 
 impl Runtime {
+    /// Starts an extra worker (a retired one comes back, or a new thread starts); false when
+    /// every extra slot is in use or the thread cannot be started.
+    fn start_extra(&'static self) -> bool {
+        for (i, state) in self.extra.iter().enumerate() {
+            if state
+                .compare_exchange(EXTRA_RETIRED, EXTRA_ACTIVE, SeqCst, SeqCst)
+                .is_ok()
+            {
+                self.idle.add_worker();
+                if let Some(t) = self.sleepers[self.regular + i].thread.get() {
+                    t.unpark();
+                }
+                return true;
+            }
+        }
+        let Some((index, local)) = crate::park::lock(&self.spare).pop() else {
+            return false;
+        };
+        self.extra[index - self.regular].store(EXTRA_ACTIVE, SeqCst);
+        self.idle.add_worker();
+        let spawned = thread::Builder::new()
+            .name(format!("greenlet-extra-{index}"))
+            .spawn(move || {
+                let rt = RUNTIME
+                    .get()
+                    .expect("extra workers start after the runtime");
+                let _ = rt.sleepers[index].thread.set(thread::current());
+                worker::run(rt, index, local);
+            });
+        if let Err(e) = spawned {
+            log::error!("greenlet: could not start an extra worker thread: {e}");
+            self.idle.remove_worker();
+            self.extra[index - self.regular].store(EXTRA_IDLE, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Called by an extra worker with nothing to do and no greenlet homed on it: if no worker
+    /// is stalled any more, it retires and blocks until [`start_extra`](Self::start_extra)
+    /// calls it back. Returns once it is active again (at once if it may not retire).
+    fn retire(&self, index: usize) {
+        if self.stalled.load(SeqCst) != 0 {
+            return;
+        }
+        let state = &self.extra[index - self.regular];
+        if state
+            .compare_exchange(EXTRA_ACTIVE, EXTRA_RETIRED, SeqCst, SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        self.idle.remove_worker();
+        log::debug!("greenlet: extra worker {index} retired");
+        while state.load(SeqCst) != EXTRA_ACTIVE {
+            thread::park();
+        }
+    }
+
     /// Nanoseconds since the epoch.
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
@@ -323,6 +439,101 @@ enum Origin {
     Woken,
 }
 
+/// Starts the runtime if it has not started (for the deadlock detector); an error to start it
+/// is left for the next call that needs the runtime to report.
+pub(crate) fn ensure_started() {
+    let _ = try_get();
+}
+
+/// Counts a spawn: on the worker's own counter, or the global one from a plain thread.
+pub(crate) fn count_spawn() {
+    let on_worker =
+        worker::with_current(|w| w.map(|w| stats::bump(&w.counters().spawned, 1)).is_some());
+    if !on_worker {
+        stats::Global::add(&get().global.spawned, 1);
+    }
+}
+
+/// The IO poller made `n` registrations ready.
+pub(crate) fn count_io_wakeups(n: usize) {
+    if n > 0 {
+        if let Some(rt) = RUNTIME.get() {
+            stats::Global::add(&rt.global.io_wakeups, n as u64);
+        }
+    }
+}
+
+/// A plain thread blocks in the crate with no deadline: the monitor looks for a deadlock.
+pub(crate) fn thread_blocked() {
+    if let Some(rt) = RUNTIME.get() {
+        rt.monitor.poke();
+    }
+}
+
+/// What [`crate::stats`] reports.
+pub(crate) fn stats() -> crate::Stats {
+    let Some(rt) = RUNTIME.get() else {
+        return crate::Stats::default();
+    };
+    let sum = |f: fn(&stats::WorkerCounters) -> &AtomicU64| -> u64 {
+        rt.counters.iter().map(|c| f(c).load(Relaxed)).sum()
+    };
+    let g = &rt.global;
+    let spawned = sum(|c| &c.spawned) + g.spawned.load(Relaxed);
+    let finished = sum(|c| &c.finished) + g.finished.load(Relaxed);
+    let queued = rt.injector.len()
+        + rt.workers
+            .iter()
+            .map(|w| w.stealer.len() + w.inbox.queue.len())
+            .sum::<usize>();
+    crate::Stats {
+        workers: rt.regular,
+        extra_workers: rt.idle.active().saturating_sub(rt.regular),
+        live: spawned.saturating_sub(finished),
+        spawned,
+        runnable: queued as u64 + sum(|c| &c.queued),
+        parked: sum(|c| &c.parked),
+        steals: sum(|c| &c.steals),
+        parks: sum(|c| &c.parks),
+        io_wakeups: g.io_wakeups.load(Relaxed),
+        stalls: g.stalls.load(Relaxed),
+        deadlocks: g.deadlocks.load(Relaxed),
+        compensations: g.compensations.load(Relaxed),
+    }
+}
+
+/// What [`crate::dump`] lists: every greenlet not yet finished. Empty before the runtime starts.
+pub(crate) fn snapshot() -> Vec<crate::GreenletInfo> {
+    use crate::GreenletState;
+    let Some(rt) = RUNTIME.get() else {
+        return Vec::new();
+    };
+    let now = coarse_now().max(advance_coarse());
+    let running: Vec<u64> = rt.monitor.watches.iter().map(|w| w.running()).collect();
+    let mut out = Vec::new();
+    registry::REGISTRY.for_each(|task| {
+        let h = &task.header;
+        let state = match h.life.load(Acquire) {
+            NEW => GreenletState::NotStarted,
+            task::STARTED if h.park.is_parked() => GreenletState::Parked,
+            task::STARTED if running.contains(&h.id) => GreenletState::Running,
+            task::STARTED => GreenletState::Runnable,
+            _ => return, // finished (or finishing)
+        };
+        let site = &h.park.site;
+        let wait = (state == GreenletState::Parked).then(|| (site.what(), site.at()));
+        out.push(crate::GreenletInfo::new(
+            h.id,
+            h.name.as_deref().map(str::to_owned),
+            state,
+            h.spawned_at,
+            wait,
+            std::time::Duration::from_nanos(now.saturating_sub(site.since())),
+        ));
+    });
+    out
+}
+
 /// Makes a new task runnable.
 pub(crate) fn spawn(task: TaskRef) {
     schedule(task, Origin::Spawned);
@@ -360,6 +571,7 @@ fn schedule(task: TaskRef, origin: Origin) {
 pub(crate) unsafe fn wake_parked(task: NonNull<Task>) {
     // SAFETY: see above: this takes back the reference the worker released with `into_raw`.
     let task = unsafe { TaskRef::from_raw(task.as_ptr()) };
+    task.header.stamp();
     schedule(task, Origin::Woken);
 }
 
@@ -373,6 +585,7 @@ pub(crate) fn kill(task: &TaskRef) {
     {
         task.body.abort(JoinError::Killed);
         h.complete();
+        stats::Global::add(&get().global.finished, 1);
         return;
     }
     if h.is_done() || h.life.load(Acquire) == CLAIMED {

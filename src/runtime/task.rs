@@ -34,11 +34,15 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::ptr::NonNull;
+
+use super::registry::{Key, REGISTRY};
 use crate::coroutine::Coroutine;
 use crate::local::LocalMap;
 use crate::park::{KillUnwind, ParkCell, WaitQueue};
@@ -48,6 +52,9 @@ pub(crate) const NEW: u8 = 0;
 pub(crate) const STARTED: u8 = 1;
 pub(crate) const CLAIMED: u8 = 2;
 pub(crate) const DONE: u8 = 3;
+
+/// `registry_key` of a task not (or no longer) in the registry.
+const UNREGISTERED: u64 = u64::MAX;
 
 /// `home` of a greenlet that has not started.
 pub(crate) const NO_HOME: u32 = u32::MAX;
@@ -81,6 +88,10 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
+    /// Where the greenlet was spawned (for dumps and reports).
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Its key in the registry of live tasks (see [`super::registry`]), as bits.
+    registry_key: AtomicU64,
     /// `Local` values of this greenlet; touched only by the greenlet itself.
     locals: UnsafeCell<Option<Box<LocalMap>>>,
 }
@@ -93,8 +104,15 @@ pub(crate) struct Header {
 unsafe impl Sync for Header {}
 
 impl Header {
-    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Header {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        spawned_at: &'static Location<'static>,
+    ) -> Header {
         Header {
+            spawned_at,
+            registry_key: AtomicU64::new(UNREGISTERED),
             life: AtomicU8::new(NEW),
             result: AtomicU8::new(0),
             home: AtomicU32::new(NO_HOME),
@@ -136,6 +154,27 @@ impl Header {
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn coroutine(&self) -> &mut Option<Coroutine> {
         &mut *self.coroutine.get()
+    }
+
+    /// Enters the task in the registry of live tasks; it leaves it when dropped.
+    pub(crate) fn register(task: &TaskRef) {
+        task.header.stamp();
+        let key = REGISTRY.insert(task.header.id, NonNull::from(&**task));
+        task.header
+            .registry_key
+            .store(key.to_bits(), Ordering::Release);
+    }
+
+    /// The task's registry key (for the stall monitor to find it again).
+    pub(crate) fn registry_key(&self) -> u64 {
+        self.registry_key.load(Ordering::Relaxed)
+    }
+
+    /// Records that the greenlet entered a new state now (spawned, resumed, woken; a park
+    /// records itself): see [`crate::dump`].
+    #[inline]
+    pub(crate) fn stamp(&self) {
+        self.park.site.stamp(super::coarse_now());
     }
 
     /// The greenlet's home worker, if it has started.
@@ -182,6 +221,16 @@ impl Header {
     /// Waits until the task is done or `deadline` passes; true when done.
     pub(crate) fn wait_done(&self, deadline: Option<Instant>) -> bool {
         self.joiners.wait_until(deadline, || self.is_done())
+    }
+}
+
+impl Drop for Header {
+    /// Leaves the registry before the task's memory goes (readers hold the shard's lock).
+    fn drop(&mut self) {
+        let key = *self.registry_key.get_mut();
+        if key != UNREGISTERED {
+            REGISTRY.remove(Key::from_bits(key));
+        }
     }
 }
 

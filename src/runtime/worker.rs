@@ -23,6 +23,7 @@ use std::thread;
 use crossbeam_deque::{Steal, Worker};
 
 use super::monitor::Watch;
+use super::stats::{bump, WorkerCounters};
 use super::task::{NEW, STARTED};
 use super::{Origin, Runtime, Task, TaskRef, TimerAction, NO_DEADLINE};
 use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
@@ -106,18 +107,40 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
         }
         match ctx.search() {
             Some(task) => ctx.run_task(task),
+            None if ctx.may_retire() => rt.retire(index),
             None => ctx.sleep(),
         }
     }
 }
 
 impl WorkerCtx {
+    /// This worker's counters.
+    #[inline]
+    pub(super) fn counters(&self) -> &WorkerCounters {
+        &self.rt.counters[self.index]
+    }
+
+    /// Whether this is an extra worker that holds nothing: no greenlet homed here, queued here
+    /// or waiting on one of its timers (see `Runtime::retire`).
+    fn may_retire(&self) -> bool {
+        self.index >= self.rt.regular
+            && self.counters().homed.load(Relaxed) == 0
+            && self.local.is_empty()
+            && self.inbox.queue.is_empty()
+            && self.runq.borrow().iter().all(Option::is_none)
+            && self.rt.workers[self.index].next_timer.load(Acquire) == NO_DEADLINE
+    }
+
     /// The next task from this worker's own sources, without stealing.
     fn next_task(&self) -> Option<TaskRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % TIMER_INTERVAL == 0 {
+            super::advance_coarse();
             self.fire_own_timers();
+            self.counters()
+                .queued
+                .store(self.runq.borrow().len() as u64, Relaxed);
         }
         if tick % GLOBAL_INTERVAL == 0 {
             self.poll_io();
@@ -173,13 +196,20 @@ impl WorkerCtx {
         // visible to the drain below (later pushes set the flag again).
         inbox.pending.swap(false, Acquire);
         let mut runq = self.runq.borrow_mut();
+        let mut woken = 0;
         loop {
             match inbox.queue.steal() {
-                Steal::Success(t) => runq.push_back(Some(t)),
+                Steal::Success(t) => {
+                    runq.push_back(Some(t));
+                    woken += 1;
+                }
                 Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
+        // Everything in the inbox was woken from a park.
+        let parked = &self.counters().parked;
+        parked.store(parked.load(Relaxed).saturating_sub(woken), Relaxed);
     }
 
     /// Runs `steal` (a batch steal into `local`), then adds a run-queue marker for every greenlet
@@ -221,7 +251,10 @@ impl WorkerCtx {
             let stealer = &self.rt.workers[victim].stealer;
             loop {
                 match self.steal_into_local(|local| stealer.steal_batch_and_pop(local)) {
-                    Steal::Success(t) => return Some(t),
+                    Steal::Success(t) => {
+                        bump(&self.counters().steals, 1);
+                        return Some(t);
+                    }
                     Steal::Empty => break,
                     Steal::Retry => {}
                 }
@@ -328,6 +361,7 @@ impl WorkerCtx {
         }
         rt.idle.clear_horizon(deadline);
         rt.idle.unregister_sleeper(self.index, sleeper);
+        super::advance_coarse();
         rt.monitor.worker_awake();
         if polled && rt.io.has_sources() {
             // Back from the poller: hand the poller to a sleeping worker, so that IO keeps
@@ -431,6 +465,10 @@ impl WorkerCtx {
     /// Queues a started greenlet homed on this worker (see `runtime::schedule`). Returns
     /// `None`: the task is queued (the signature fits `runtime::schedule`).
     pub(super) fn schedule_home(&self, task: TaskRef, origin: Origin) -> Option<TaskRef> {
+        if origin == Origin::Woken {
+            let parked = &self.counters().parked;
+            parked.store(parked.load(Relaxed).saturating_sub(1), Relaxed);
+        }
         if origin == Origin::Woken && self.current.get().is_some() {
             if let Some(prev) = self.run_next.replace(Some(task)) {
                 self.runq.borrow_mut().push_back(Some(prev));
@@ -486,7 +524,8 @@ impl WorkerCtx {
         let coroutine = unsafe { h.coroutine() }
             .as_mut()
             .expect("a started greenlet has a coroutine");
-        self.watch.enter(h.id);
+        h.stamp();
+        self.watch.enter(h.id, h.registry_key());
         let reason = coroutine.resume();
         self.watch.leave();
         self.current.set(None);
@@ -505,6 +544,9 @@ impl WorkerCtx {
                 if h.park.mark_parked() {
                     // Parked: the run reference now lives in the park token, and whoever ends
                     // the park takes it back (`runtime::wake_parked`).
+                    let counters = self.counters();
+                    bump(&counters.parks, 1);
+                    bump(&counters.parked, 1);
                     let _ = TaskRef::into_raw(task);
                 } else {
                     // The park ended while the greenlet was suspending: requeue it now.
@@ -527,10 +569,12 @@ impl WorkerCtx {
                 task.body
                     .abort(JoinError::Panicked(PanicPayload::new(Box::new(msg))));
                 h.complete();
+                bump(&self.counters().finished, 1);
                 return false;
             }
         };
         h.set_home(self.index);
+        bump(&self.counters().homed, 1);
         let ptr: *const Task = Arc::as_ptr(task);
         let coroutine = Coroutine::new(stack, h.id, h.name.as_deref(), move || {
             // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
@@ -553,5 +597,10 @@ impl WorkerCtx {
             .expect("a finished greenlet has a coroutine");
         stack::release(coroutine.into_stack(), &mut self.stacks.borrow_mut());
         h.complete();
+        let counters = self.counters();
+        bump(&counters.finished, 1);
+        counters
+            .homed
+            .store(counters.homed.load(Relaxed).saturating_sub(1), Relaxed);
     }
 }

@@ -1,0 +1,267 @@
+//! [`dump`]: every greenlet not yet finished, with what it waits on and where.
+//!
+//! Stackful greenlets make this cheap to know: each parked greenlet sits in one blocking call
+//! of this crate, whose caller's location the call records (`#[track_caller]`) as it parks.
+//! A dump reads the registry of live greenlets under short locks; it does not stop the runtime,
+//! so it is a snapshot of states that may change as it is taken.
+//!
+//! Set `GREENLET_DUMP_SIGNAL=USR1` (or `SIGUSR1`, or a signal number) to have the dump printed
+//! to stderr whenever the process receives that signal (`kill -USR1 <pid>`).
+
+use std::fmt;
+use std::panic::Location;
+use std::time::Duration;
+
+use crate::GreenletId;
+
+/// Every greenlet not yet finished, at one instant: returned by [`dump`].
+///
+/// `Display` prints a table, one line per greenlet; [`to_json`](Dump::to_json) an array of
+/// objects with the same fields.
+///
+/// ```
+/// use std::time::Duration;
+/// let g = greenlet::Builder::new()
+///     .name("napper")
+///     .spawn(|| greenlet::sleep(Duration::from_secs(60)))
+///     .unwrap();
+/// while !greenlet::dump().iter().any(|i| i.id == g.id() && i.state == greenlet::GreenletState::Parked) {
+///     greenlet::sleep(Duration::from_millis(1));
+/// }
+/// let dump = greenlet::dump();
+/// let napper = dump.iter().find(|i| i.id == g.id()).unwrap();
+/// assert_eq!(napper.name.as_deref(), Some("napper"));
+/// assert_eq!(napper.waiting_on, Some("sleep"));
+/// assert!(dump.to_string().contains("napper"));
+/// assert!(dump.to_json().starts_with('['));
+/// g.kill();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    greenlets: Vec<GreenletInfo>,
+}
+
+/// One greenlet in a [`Dump`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GreenletInfo {
+    /// Its id.
+    pub id: GreenletId,
+    /// Its name, if it was given one ([`Builder::name`](crate::Builder::name)).
+    pub name: Option<String>,
+    /// What it is doing.
+    pub state: GreenletState,
+    /// Where it was spawned.
+    pub spawned_at: &'static Location<'static>,
+    /// Where the blocking call it is parked in was called from (parked greenlets only).
+    pub waiting_at: Option<&'static Location<'static>>,
+    /// What it is parked in: `"sleep"`, `"channel recv"`, `"join"`, `"TcpStream read"`, ...
+    /// (parked greenlets only).
+    pub waiting_on: Option<&'static str>,
+    /// How long it has been in this state (to within a few tens of milliseconds).
+    pub in_state_for: Duration,
+}
+
+/// What a greenlet is doing, in a [`Dump`].
+///
+/// ```
+/// assert_eq!(greenlet::GreenletState::Parked.to_string(), "parked");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GreenletState {
+    /// Spawned, waiting for a worker to start it (or for its `spawn_later` delay).
+    NotStarted,
+    /// Ready to run, queued on its worker.
+    Runnable,
+    /// Running on a worker now.
+    Running,
+    /// Parked in a blocking call of this crate.
+    Parked,
+}
+
+impl GreenletState {
+    fn as_str(self) -> &'static str {
+        match self {
+            GreenletState::NotStarted => "not started",
+            GreenletState::Runnable => "runnable",
+            GreenletState::Running => "running",
+            GreenletState::Parked => "parked",
+        }
+    }
+}
+
+impl fmt::Display for GreenletState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every greenlet not yet finished, at this instant: id, name, state, what it waits on and
+/// where, where it was spawned, and for how long it has been in that state. Greenlets are
+/// listed by id. Empty if the runtime has not started.
+///
+/// ```
+/// use std::time::Duration;
+/// let napper = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60)));
+/// let parked = |d: &greenlet::Dump| d.iter().any(|g| g.id == napper.id() && g.waiting_on.is_some());
+/// while !parked(&greenlet::dump()) {
+///     greenlet::sleep(Duration::from_millis(1));
+/// }
+/// let dump = greenlet::dump();
+/// let info = dump.iter().find(|g| g.id == napper.id()).unwrap();
+/// assert_eq!(info.waiting_on, Some("sleep"));
+/// assert!(info.waiting_at.unwrap().file().ends_with(".rs")); // the caller of sleep
+/// println!("{dump}"); // a table, one line per greenlet
+/// napper.kill();
+/// ```
+pub fn dump() -> Dump {
+    let mut greenlets = crate::runtime::snapshot();
+    greenlets.sort_by_key(|g| g.id);
+    Dump { greenlets }
+}
+
+impl Dump {
+    /// The greenlets, by id.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| greenlet::sleep(std::time::Duration::from_secs(60)));
+    /// assert!(greenlet::dump().iter().any(|i| i.id == g.id()));
+    /// g.kill();
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &GreenletInfo> + '_ {
+        self.greenlets.iter()
+    }
+
+    /// How many greenlets the dump lists.
+    ///
+    /// ```
+    /// let _ = greenlet::dump().len();
+    /// ```
+    pub fn len(&self) -> usize {
+        self.greenlets.len()
+    }
+
+    /// Whether the dump lists no greenlet.
+    ///
+    /// ```
+    /// let d = greenlet::dump();
+    /// assert_eq!(d.is_empty(), d.len() == 0);
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.greenlets.is_empty()
+    }
+
+    /// The dump as a JSON array of objects with the fields of [`GreenletInfo`] (`in_state_for`
+    /// in milliseconds as `in_state_for_ms`; locations as `"file:line:column"` strings; absent
+    /// values as `null`).
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().name("j\"son").spawn(|| greenlet::sleep(std::time::Duration::from_secs(60))).unwrap();
+    /// let json = greenlet::dump().to_json();
+    /// assert!(json.contains(r#""name":"j\"son""#));
+    /// g.kill();
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("[");
+        for (i, g) in self.greenlets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("{{\"id\":{},\"name\":", g.id.as_u64()));
+            push_json_opt(&mut out, g.name.as_deref());
+            out.push_str(",\"state\":");
+            push_json_str(&mut out, g.state.as_str());
+            out.push_str(",\"waiting_on\":");
+            push_json_opt(&mut out, g.waiting_on);
+            out.push_str(",\"waiting_at\":");
+            push_json_opt(&mut out, g.waiting_at.map(|l| l.to_string()).as_deref());
+            out.push_str(",\"spawned_at\":");
+            push_json_str(&mut out, &g.spawned_at.to_string());
+            out.push_str(&format!(
+                ",\"in_state_for_ms\":{}}}",
+                g.in_state_for.as_millis()
+            ));
+        }
+        out.push(']');
+        out
+    }
+}
+
+fn push_json_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl fmt::Display for Dump {
+    /// A table: id, name, state, time in state, what it waits on and where, where it was
+    /// spawned.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>8}  {:<16}  {:<11}  {:>9}  {:<24}  {:<32}  spawned at",
+            "id", "name", "state", "for", "waiting on", "at"
+        )?;
+        for g in &self.greenlets {
+            writeln!(
+                f,
+                "{:>8}  {:<16}  {:<11}  {:>9}  {:<24}  {:<32}  {}",
+                g.id,
+                g.name.as_deref().unwrap_or("-"),
+                g.state.as_str(),
+                format!("{} ms", g.in_state_for.as_millis()),
+                g.waiting_on.unwrap_or("-"),
+                g.waiting_at.map_or("-".to_string(), |l| l.to_string()),
+                g.spawned_at
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a Dump {
+    type Item = &'a GreenletInfo;
+    type IntoIter = std::slice::Iter<'a, GreenletInfo>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.greenlets.iter()
+    }
+}
+
+impl GreenletInfo {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        state: GreenletState,
+        spawned_at: &'static Location<'static>,
+        wait: Option<(Option<&'static str>, Option<&'static Location<'static>>)>,
+        in_state_for: Duration,
+    ) -> GreenletInfo {
+        let (waiting_on, waiting_at) = wait.unwrap_or((None, None));
+        GreenletInfo {
+            id: GreenletId::from_u64(id),
+            name,
+            state,
+            spawned_at,
+            waiting_at,
+            waiting_on,
+            in_state_for,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Never silent: deadlock reports, stall reports, compensation for held workers, dumps and
+//! counters. Each runtime-wide scenario runs in a child process of this test binary, whose
+//! stderr is read.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenlet::sync::Event;
+use greenlet::{dump, spawn, stats, Builder, GreenletState};
+
+/// Runs `scenario` in a child process with `envs`.
+fn child(scenario: &str, envs: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    Command::new(exe)
+        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+        .env("SCENARIO", scenario)
+        .env("GREENLET_WORKERS", "2")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn scenario() {
+    let Ok(scenario) = std::env::var("SCENARIO") else {
+        return; // not a child
+    };
+    match scenario.as_str() {
+        "deadlock_join" => {
+            // main joins a greenlet that waits on an event nobody will set.
+            let never = Arc::new(Event::new());
+            let n = never.clone();
+            let g = Builder::new()
+                .name("stuck-waiter")
+                .spawn(move || n.wait())
+                .unwrap();
+            g.join().unwrap();
+            drop(never);
+        }
+        "deadlock_greenlets_only" => {
+            let never = Arc::new(Event::new());
+            let n = never.clone();
+            let _g = Builder::new()
+                .name("lonely")
+                .spawn(move || n.wait())
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(1500)); // not a call of the crate
+            println!("main done");
+        }
+        "pending_timer" => {
+            let g = spawn(|| greenlet::sleep(Duration::from_millis(1500)));
+            g.join().unwrap();
+            println!("joined");
+        }
+        "open_socket" => {
+            let listener = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = spawn(move || listener.accept().map(|_| ()));
+            // Nothing runs for a while, but a client outside may still connect.
+            std::thread::sleep(Duration::from_millis(1200));
+            let _client = std::net::TcpStream::connect(addr).unwrap();
+            server.join().unwrap().unwrap();
+            println!("accepted");
+        }
+        "stall" => {
+            let g = Builder::new()
+                .name("blocker")
+                .spawn(|| std::thread::sleep(Duration::from_millis(600)))
+                .unwrap();
+            g.join().unwrap();
+            // The program goes on (the monitor says the stall ended at its next look).
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        "compensation" => {
+            // Two greenlets hold both workers in a blocking OS call; a third, spawned after
+            // them, sleeps cooperatively 20 x 10 ms.
+            let started = Arc::new(AtomicUsize::new(0));
+            let blockers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = started.clone();
+                    spawn(move || {
+                        s.fetch_add(1, SeqCst);
+                        std::thread::sleep(Duration::from_millis(1500));
+                    })
+                })
+                .collect();
+            while started.load(SeqCst) < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let t0 = Instant::now();
+            let third = spawn(|| {
+                for _ in 0..20 {
+                    greenlet::sleep(Duration::from_millis(10));
+                }
+            });
+            third.join().unwrap();
+            println!("third_ms={}", t0.elapsed().as_millis());
+            for b in blockers {
+                b.join().unwrap();
+            }
+            println!("extra={}", stats().compensations);
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+#[test]
+fn a_deadlocked_join_on_the_main_thread_panics_with_a_report() {
+    let out = child(
+        "deadlock_join",
+        &[
+            ("GREENLET_DEADLOCK", "panic"),
+            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "the blocked join must panic: {err}");
+    assert!(err.contains("deadlock"), "{err}");
+    assert!(
+        err.contains("stuck-waiter"),
+        "the report names the greenlet: {err}"
+    );
+    // The test harness names the child's thread after the test.
+    assert!(
+        err.contains("thread 'scenario' blocked"),
+        "and the thread: {err}"
+    );
+    assert!(
+        err.contains("tests/diagnostics.rs"),
+        "and where they wait: {err}"
+    );
+}
+
+#[test]
+fn a_deadlock_of_greenlets_is_reported_once_and_the_program_goes_on() {
+    let out = child(
+        "deadlock_greenlets_only",
+        &[("GREENLET_DEADLOCK_GRACE_MS", "200")],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("main done"));
+    assert_eq!(err.matches("greenlet: deadlock").count(), 1, "{err}");
+    assert!(err.contains("lonely"), "{err}");
+}
+
+#[test]
+fn no_deadlock_is_reported_while_a_timer_is_pending() {
+    let out = child(
+        "pending_timer",
+        &[
+            ("GREENLET_DEADLOCK", "panic"),
+            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}
+
+#[test]
+fn no_deadlock_is_reported_while_a_socket_is_open() {
+    let out = child(
+        "open_socket",
+        &[
+            ("GREENLET_DEADLOCK", "panic"),
+            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted"));
+    assert!(!err.contains("deadlock"), "{err}");
+}
+
+#[test]
+fn a_stall_is_reported_on_stderr_by_name_and_its_end_too() {
+    let out = child("stall", &[("GREENLET_STALL_MS", "100")]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("'blocker'"), "names the greenlet: {err}");
+    assert!(err.contains("has held worker"), "{err}");
+    assert!(
+        err.contains("tests/diagnostics.rs"),
+        "says where it was spawned: {err}"
+    );
+    assert!(err.contains("released worker"), "says when it ends: {err}");
+    // Backing off: reported at 100 ms and 400 ms, not every 25 ms.
+    assert!(err.matches("has held worker").count() <= 3, "{err}");
+}
+
+#[test]
+fn an_extra_worker_runs_greenlets_while_every_worker_is_blocked() {
+    let out = child("compensation", &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ms: u64 = text
+        .lines()
+        .find_map(|l| l.split("third_ms=").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the scenario prints the third greenlet's time");
+    // Without an extra worker the third greenlet could only start once a blocker is done
+    // (1.5 s); with one it needs its 200 ms of sleeps plus the stall threshold.
+    assert!(
+        ms < 1300,
+        "the third greenlet waited for the blocked workers: {ms} ms"
+    );
+    assert!(
+        text.contains("extra=") && !text.contains("extra=0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dump_lists_parked_greenlets_with_what_where_and_since_when() {
+    let g = Builder::new()
+        .name("napper")
+        .spawn(|| greenlet::sleep(Duration::from_secs(60)))
+        .unwrap();
+    let line = line!() - 2;
+    let info = loop {
+        let d = dump();
+        if let Some(i) = d
+            .iter()
+            .find(|i| i.id == g.id() && i.state == GreenletState::Parked)
+        {
+            break i.clone();
+        }
+        greenlet::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(info.name.as_deref(), Some("napper"));
+    assert_eq!(info.waiting_on, Some("sleep"));
+    assert!(info.waiting_at.unwrap().file().ends_with("diagnostics.rs"));
+    assert_eq!(info.spawned_at.line(), line);
+    assert!(info.in_state_for < Duration::from_secs(30));
+    let json = dump().to_json();
+    assert!(json.starts_with('[') && json.ends_with(']'), "{json}");
+    assert!(json.contains("\"name\":\"napper\""), "{json}");
+    assert!(json.contains("\"state\":\"parked\""), "{json}");
+    let table = dump().to_string();
+    assert!(
+        table.contains("napper") && table.contains("sleep"),
+        "{table}"
+    );
+    let id = g.id();
+    g.kill();
+    assert!(g.join().unwrap_err().is_killed());
+    assert!(
+        !dump().iter().any(|i| i.id == id),
+        "a finished greenlet is not listed"
+    );
+}
+
+#[test]
+fn stats_count_spawns_and_parks() {
+    let before = stats();
+    let gate = Arc::new(Event::new());
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let gate = gate.clone();
+            spawn(move || gate.wait())
+        })
+        .collect();
+    while stats().parked < 10 {
+        greenlet::sleep(Duration::from_millis(1));
+    }
+    gate.set();
+    for w in waiters {
+        w.join().unwrap();
+    }
+    let after = stats();
+    assert!(after.spawned >= before.spawned + 10);
+    assert!(after.parks >= before.parks + 10);
+    assert!(after.workers >= 1);
+}

@@ -1,0 +1,94 @@
+//! A greenlet that computes without ever blocking holds its worker (cooperative scheduling).
+//! What must keep going meanwhile: greenlets homed on other workers, greenlets not yet started
+//! (idle workers take them), and timers (idle workers fire a busy worker's due timers).
+//!
+//! These tests run one at a time (a spinner would also hold greenlets that other tests of the
+//! same binary happened to start on its worker: by the placement rule they wait for it).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use greenlet::sync::Event;
+use greenlet::{joinall, sleep, spawn, spawn_later, yield_now, Greenlet};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn workers() -> usize {
+    std::env::var("GREENLET_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Starts a greenlet that spins (never yields) until `stop` is set, and waits until it runs.
+fn spinner(stop: &Arc<AtomicBool>) -> Greenlet<()> {
+    let running = Arc::new(Event::new());
+    let (s, r) = (stop.clone(), running.clone());
+    let g = spawn(move || {
+        r.set();
+        let t0 = Instant::now();
+        while !s.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop(); // never yields
+        }
+    });
+    running.wait();
+    g
+}
+
+#[test]
+fn greenlets_spawned_while_a_spinner_holds_a_worker_run_on_the_others() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if workers() < 2 {
+        return; // needs a second worker by definition
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let spin = spinner(&stop);
+    let t0 = Instant::now();
+    let others: Vec<_> = (0..1000)
+        .map(|i| {
+            spawn(move || {
+                yield_now();
+                sleep(Duration::from_millis(1));
+                i
+            })
+        })
+        .collect();
+    let sum: i32 = joinall(others).into_iter().map(Result::unwrap).sum();
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    spin.join().unwrap();
+    assert_eq!(sum, 499500);
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "others waited for the spinner: {elapsed:?}"
+    );
+}
+
+#[test]
+fn timers_on_a_busy_worker_still_fire() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if workers() < 2 {
+        return; // with one worker the spinner holds the only thread, by definition
+    }
+    // spawn_later from a plain thread spreads its timers over every worker's heap, the
+    // spinner's included: an idle worker fires the due ones, and starts the greenlets.
+    let stop = Arc::new(AtomicBool::new(false));
+    let spin = spinner(&stop);
+    let t0 = Instant::now();
+    let later: Vec<_> = (0..200)
+        .map(|_| {
+            spawn_later(Duration::from_millis(20), || {
+                sleep(Duration::from_millis(20))
+            })
+        })
+        .collect();
+    joinall(later);
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    spin.join().unwrap();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "timers waited for the spinner: {elapsed:?}"
+    );
+}
