@@ -316,3 +316,45 @@ fn a_kill_racing_a_park_is_never_lost() {
         drop(to_g);
     }
 }
+
+#[test]
+fn a_kill_sent_while_computing_lands_at_the_next_blocking_call() {
+    // The greenlet computes (no call of the crate) while the kill arrives; the kill must wait
+    // for its next blocking call (or yield), whichever kind, and never be lost.
+    type Block = fn(&greenlet::sync::Mutex<()>, &greenlet::channel::Receiver<()>);
+    let blocking_calls: [(&str, Block); 5] = [
+        ("yield_now", |_, _| yield_now()),
+        ("sleep", |_, _| sleep(Duration::from_millis(50))),
+        ("recv", |_, rx| drop(rx.recv())),
+        ("lock", |m, _| drop(m.lock())),
+        ("sleep(ZERO)", |_, _| sleep(Duration::ZERO)),
+    ];
+    for (what, block) in blocking_calls {
+        let computing = Arc::new(AtomicUsize::new(0));
+        let lock = Arc::new(greenlet::sync::Mutex::new(()));
+        let held = lock.lock(); // a `lock` call blocks
+        let (_tx, rx) = greenlet::channel::unbounded::<()>();
+        let after = Arc::new(AtomicUsize::new(0));
+        let (c, l, a) = (computing.clone(), lock.clone(), after.clone());
+        let g = spawn(move || {
+            c.store(1, Ordering::SeqCst);
+            while c.load(Ordering::SeqCst) == 1 {
+                std::hint::spin_loop(); // computing: the kill lands meanwhile
+            }
+            block(&l, &rx);
+            a.store(1, Ordering::SeqCst); // must not run
+        });
+        while computing.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        g.kill();
+        computing.store(2, Ordering::SeqCst);
+        assert!(
+            g.wait_timeout(Duration::from_secs(10)),
+            "{what}: the kill was lost"
+        );
+        assert!(g.join().unwrap_err().is_killed(), "{what}");
+        assert_eq!(after.load(Ordering::SeqCst), 0, "{what}: ran past the kill");
+        drop(held);
+    }
+}
