@@ -430,23 +430,68 @@ impl Unparker {
     }
 
     fn fire(self, status: u64) -> bool {
+        self.claim_with(status).map(Wakeup::wake).is_some()
+    }
+
+    /// Ends the park it was made for, like [`unpark`](Unparker::unpark), but leaves waking the
+    /// context to the returned [`Wakeup`]: a primitive claims under its lock (the decision:
+    /// exactly one outcome per park) and wakes after unlocking (the syscall or the queue push),
+    /// as parking_lot and tokio's `WakeList` do. `None`: that park already ended.
+    #[allow(dead_code)] // the wait lists move to it next
+    pub(crate) fn claim(self) -> Option<Wakeup> {
+        self.claim_with(UNPARKED)
+    }
+
+    fn claim_with(self, status: u64) -> Option<Wakeup> {
         match self.target.cell().end(self.gen, status) {
-            Ended::Lost => false,
-            Ended::Running => {
-                if let Target::Thread(t) = &self.target {
-                    t.thread.unpark();
-                }
-                true
-            }
+            Ended::Lost => None,
+            Ended::Running => Some(Wakeup(match self.target {
+                Target::Thread(t) => Some(Waking::Thread(t)),
+                // Not suspended yet: its own `park` sees the status and does not suspend.
+                Target::Greenlet(_) | Target::Borrowed(_) => None,
+            })),
             Ended::Parked => {
                 let task = self
                     .target
                     .task()
                     .expect("only a greenlet parks with PARKED");
-                // SAFETY: ending the park out of PARKED handed us the run reference.
-                unsafe { runtime::wake_parked(task) };
-                true
+                // SAFETY: ending the park out of PARKED handed us the run reference, which the
+                // worker gave up with `into_raw`; this takes it back, owned.
+                Some(Wakeup(Some(Waking::Task(unsafe {
+                    TaskRef::from_raw(task.as_ptr())
+                }))))
             }
+        }
+    }
+}
+
+/// A claimed wake-up ([`Unparker::claim`]): the park has ended; this makes its context run
+/// again. Owns what it needs (the greenlet's run reference, or the thread), so it may outlive
+/// the lock it was claimed under. Dropping it wakes too: a claimed wake-up is never lost.
+/// (`None`: the context had not suspended yet; it sees the outcome itself.)
+#[must_use = "a claimed wake-up wakes its context when used or dropped"]
+pub(crate) struct Wakeup(Option<Waking>);
+
+enum Waking {
+    /// A parked greenlet, with its run reference: queue it.
+    Task(TaskRef),
+    /// A plain thread (or a greenlet's worker parked as a thread): unpark it.
+    Thread(Arc<ThreadCtx>),
+}
+
+impl Wakeup {
+    /// Makes the context run again.
+    pub(crate) fn wake(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Wakeup {
+    fn drop(&mut self) {
+        match self.0.take() {
+            Some(Waking::Task(task)) => runtime::wake_task(task),
+            Some(Waking::Thread(t)) => t.thread.unpark(),
+            None => {}
         }
     }
 }

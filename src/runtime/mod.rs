@@ -570,7 +570,11 @@ fn schedule(task: TaskRef, origin: Origin) {
 /// the run reference the worker gave up into the token: `task` is that reference's pointer.
 pub(crate) unsafe fn wake_parked(task: NonNull<Task>) {
     // SAFETY: see above: this takes back the reference the worker released with `into_raw`.
-    let task = unsafe { TaskRef::from_raw(task.as_ptr()) };
+    wake_task(unsafe { TaskRef::from_raw(task.as_ptr()) });
+}
+
+/// Queues a greenlet whose park ended, given its run reference (see [`crate::park::Wakeup`]).
+pub(crate) fn wake_task(task: TaskRef) {
     task.header.stamp();
     schedule(task, Origin::Woken);
 }
