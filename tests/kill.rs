@@ -325,7 +325,9 @@ fn a_kill_sent_while_computing_lands_at_the_next_blocking_call() {
     let blocking_calls: [(&str, Block); 5] = [
         ("yield_now", |_, _| yield_now()),
         ("sleep", |_, _| sleep(Duration::from_millis(50))),
-        ("recv", |_, rx| drop(rx.recv())),
+        ("recv", |_, rx| {
+            let _ = rx.recv();
+        }),
         ("lock", |m, _| drop(m.lock())),
         ("sleep(ZERO)", |_, _| sleep(Duration::ZERO)),
     ];
