@@ -36,9 +36,11 @@
 //!
 //! # The runtime
 //!
-//! One worker thread per core (change it with [`configure`] or `GREENLET_WORKERS`). Each worker
-//! has a local run queue; idle workers steal from busy ones and sleep, using no CPU, when there
-//! is nothing to do. Greenlets may move between workers at any blocking call.
+//! One worker thread per core (change it with [`configure`] or `GREENLET_WORKERS`). A greenlet
+//! runs on the worker that started it for its whole life (its *home*): new greenlets go to
+//! whichever worker is idle, idle workers steal greenlets that have not started yet, and a
+//! wake-up sends a greenlet back home. Idle workers sleep, using no CPU, when there is nothing
+//! to do. See "Soundness" below for why greenlets do not move once started.
 //!
 //! # Stacks
 //!
@@ -98,10 +100,11 @@
 //! - **Parallel, not just concurrent.** Greenlets run on one worker thread per core at once, so
 //!   CPU-bound greenlets use every core (no GIL, no need for processes) and shared data needs a
 //!   lock or an atomic: between two statements another greenlet may run, on another core.
-//! - **Thread-locals and migration.** A greenlet may resume on a different worker thread after
-//!   any blocking call. Do not keep a reference to a thread-local, or a `std::sync::MutexGuard`,
-//!   across a blocking call of this crate; use [`local::Local`] for per-greenlet values and
-//!   [`sync::Mutex`] for locks held across blocking calls.
+//! - **One home per greenlet.** A greenlet that computes for long without a blocking call of
+//!   this crate (or that calls a blocking OS function) holds its worker, and the greenlets
+//!   homed on that worker wait for it, even if other workers are idle (greenlets not yet
+//!   started are taken by the idle workers, and extra workers step in while every worker is
+//!   held). The stall monitor names such a greenlet after 100 ms.
 //! - **Kill and timeouts unwind.** [`Greenlet::kill`] and [`with_timeout`] stop a greenlet by
 //!   unwinding it out of its current blocking call, running destructors on the way (gevent raises
 //!   `GreenletExit` or `Timeout` there). The crate therefore needs `panic = "unwind"` (the
@@ -113,6 +116,53 @@
 //!   are `Result`s, not exceptions.
 //! - **The end of `main` ends the program**, greenlets included (there are no non-daemon
 //!   greenlets): join what must finish.
+//!
+//! # Soundness: thread-locals, locks and blocking calls
+//!
+//! Safe code cannot cause undefined behaviour through this crate. Rust code assumes that the
+//! thread does not change between two lines of one function; so a greenlet that has started
+//! runs on one worker thread for its whole life, and nothing it keeps across a blocking call
+//! (an `Rc` from a `thread_local!` such as `rand::thread_rng()`, a `RefCell` borrow, a
+//! `std::sync::MutexGuard`) is ever reached from two threads. Only greenlets that have not
+//! started yet move between workers. What to know:
+//!
+//! - A `thread_local!` is shared by every greenlet homed on the same worker: for a value per
+//!   greenlet use [`local::Local`].
+//! - A `std::sync::MutexGuard` held across a blocking call of this crate keeps other greenlets
+//!   of the same worker from the lock (they block the thread): hold [`sync::Mutex`] guards
+//!   across blocking calls instead.
+//! - Blocking OS calls (`std::thread::sleep`, `std::fs`, `std::net`, a blocking database
+//!   driver) hold the worker; use this crate's [`sleep()`], [`fs`], [`net`], [`process`], or
+//!   [`threadpool::apply`] for anything else.
+//!
+//! # Diagnostics
+//!
+//! - [`dump`] lists every greenlet not yet finished: state, what it waits on and where (the
+//!   crate's blocking functions record their caller), where it was spawned, and for how long.
+//!   `GREENLET_DUMP_SIGNAL=USR1` prints it to stderr when the process gets that signal.
+//! - A deadlock (nothing in the process can wake the parked greenlets or blocked threads) is
+//!   reported after a second, or makes the blocked call panic: see [`DeadlockPolicy`].
+//! - A greenlet that holds its worker for more than 100 ms is reported by name, with where it
+//!   was spawned and where it last resumed; extra workers run the greenlets waiting to start.
+//! - [`stats`] returns the runtime's counters.
+//!
+//! Reports go through the `log` crate when a logger takes them, and to stderr otherwise.
+//!
+//! # Environment variables
+//!
+//! Each setting of [`Config`] has a variable; [`configure`] wins over it. A value that cannot
+//! be used is reported on stderr (and through `log`) and ignored.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `GREENLET_WORKERS` | worker threads; 0 = one per core ([`Config::workers`]) | one per core |
+//! | `GREENLET_STACK_SIZE` | stack size of new greenlets, bytes or with a `K`/`M` suffix ([`Config::stack_size`]) | 256K |
+//! | `GREENLET_DEADLOCK` | `report`, `panic` or `off` ([`Config::deadlock`]) | `report` |
+//! | `GREENLET_DEADLOCK_GRACE_MS` | how long a deadlock lasts before it is reported ([`Config::deadlock_grace`]) | 1000 |
+//! | `GREENLET_STALL_MS` | how long a greenlet may hold its worker before it is reported ([`Config::stall_threshold`]) | 100 |
+//! | `GREENLET_EXTRA_WORKERS` | the most extra workers started while every worker is held ([`Config::extra_workers`]) | as many as workers |
+//! | `GREENLET_DUMP_SIGNAL` | print [`dump`] to stderr on this signal (`USR1`, `SIGUSR1` or a number) | off |
+//! | `GREENLET_THREADPOOL_SIZE` | threads of [`threadpool`] | 16 |
 
 #![warn(missing_docs)]
 
