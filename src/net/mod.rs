@@ -87,7 +87,8 @@ fn set_nonblocking<S: std::os::fd::AsRawFd>(s: &S, result: io::Result<()>) {
     }
 }
 
-/// Read and write timeouts, in nanoseconds (0: none).
+/// Read and write timeouts, in nanoseconds (0: none; `u64::MAX`: 584 years or more, read back
+/// as `Duration::MAX`). Any timeout too long for a deadline means no deadline (`deadline::after`).
 struct Timeouts {
     read: AtomicU64,
     write: AtomicU64,
@@ -113,7 +114,11 @@ impl Timeouts {
     }
 
     fn decode(ns: u64) -> Option<Duration> {
-        (ns != 0).then(|| Duration::from_nanos(ns))
+        match ns {
+            0 => None,
+            u64::MAX => Some(Duration::MAX),
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     fn set_read(&self, t: Option<Duration>) -> io::Result<()> {
