@@ -8,6 +8,10 @@
 //! [`Greenlet::kill`](crate::Greenlet::kill); socket timeouts fail with
 //! [`io::ErrorKind::TimedOut`].
 //!
+//! Host names given to a constructor (`TcpStream::connect("example.com:80")`) are resolved on
+//! the thread pool, as [`lookup_host`] does, so no worker blocks in `getaddrinfo`; IP literals
+//! need no lookup. See [`ToSocketAddrs`].
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use greenlet::net::{StreamServer, TcpListener, TcpStream};
@@ -44,26 +48,29 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod addr;
 mod server;
 mod tcp;
 mod udp;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use server::{ServerHandle, StreamServer};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
-/// Runs `f` on each address of `addr` until one succeeds; the last error otherwise.
+/// Runs `f` on each address of `addr` (resolved without blocking a worker) until one succeeds;
+/// the last error otherwise.
 fn each_addr<T>(
     addr: impl ToSocketAddrs,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in addr::resolve(&addr)? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),

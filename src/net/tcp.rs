@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{each_addr, set_nonblocking, Timeouts};
+use super::{each_addr, set_nonblocking, Timeouts, ToSocketAddrs};
 use crate::io::{Direction, Source};
 
 /// The listen backlog: enough for a thousand clients connecting at once (std's 128 is not).
@@ -44,7 +44,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first of its addresses that works) and listens.
+    /// Binds to `addr` (the first of its addresses that works) and listens. A host name is
+    /// resolved on the thread pool (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// ```
     /// let listener = greenlet::net::TcpListener::bind("127.0.0.1:0")?; // port 0: any free port
@@ -234,7 +235,9 @@ struct StreamInner {
 }
 
 impl TcpStream {
-    /// Connects to `addr` (each of its addresses in turn until one accepts).
+    /// Connects to `addr` (each of its addresses in turn until one accepts). A host name is
+    /// resolved on the thread pool, an IP literal on the spot (see
+    /// [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// ```
     /// use greenlet::net::{TcpListener, TcpStream};

@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{each_addr, set_nonblocking, Timeouts};
+use super::{each_addr, set_nonblocking, Timeouts, ToSocketAddrs};
 use crate::io::{Direction, Source};
 
 /// A UDP socket; `recv` and `send` park the greenlet until the socket is ready.
@@ -43,7 +43,8 @@ struct UdpInner {
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (the first of its addresses that works).
+    /// Binds to `addr` (the first of its addresses that works). A host name is resolved on the
+    /// thread pool (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// ```
     /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -93,7 +94,8 @@ impl UdpSocket {
             .do_io(Direction::Write, timeout, op, |_| false)
     }
 
-    /// Sets the default peer: `send` goes there and `recv` takes datagrams from it only.
+    /// Sets the default peer: `send` goes there and `recv` takes datagrams from it only. A host
+    /// name is resolved on the thread pool.
     ///
     /// ```
     /// use greenlet::net::UdpSocket;
@@ -137,7 +139,8 @@ impl UdpSocket {
         self.read_op(|s| s.recv(buf))
     }
 
-    /// Sends a datagram to `addr` (its first address).
+    /// Sends a datagram to `addr` (its first address; a host name is resolved on the thread pool
+    /// at each call, as std resolves it at each call).
     ///
     /// ```
     /// use greenlet::net::UdpSocket;
@@ -146,8 +149,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
-        let addr = addr
-            .to_socket_addrs()?
+        let addr = super::addr::resolve(&addr)?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to send to"))?;
         self.write_op(|s| s.send_to(buf, addr))
