@@ -132,6 +132,7 @@ pub mod net;
 pub mod pool;
 pub mod process;
 pub mod queue;
+pub mod signal;
 pub mod sync;
 pub mod threadpool;
 

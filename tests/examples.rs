@@ -411,3 +411,77 @@ fn seed_examples_from_the_later_notes() {
         ],
     );
 }
+
+/// Reads lines of a child's output until one starts with `prefix`; every line read is kept.
+fn read_until(out: &mut impl BufRead, seen: &mut Vec<String>, prefix: &str) {
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "output ended before {prefix:?}: {seen:?}"
+        );
+        let found = line.starts_with(prefix);
+        seen.push(line.trim_end().to_string());
+        if found {
+            return;
+        }
+    }
+}
+
+#[test]
+fn graceful_shutdown_on_sigterm_finishes_running_requests_and_kills_the_rest() {
+    let mut child = example("graceful_shutdown")
+        .args(["127.0.0.1:0", "3000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    read_until(&mut out, &mut seen, "graceful_shutdown listening on");
+    let addr: SocketAddr = seen[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let request = |path: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).map(|_| reply)
+        })
+    };
+    let quick = request("/");
+    let reply = quick.join().unwrap().unwrap();
+    assert!(reply.ends_with("hello\n"), "{reply}");
+    read_until(&mut out, &mut seen, "answered /");
+    let hang = request("/hang");
+    read_until(&mut out, &mut seen, "handling /hang");
+    let slow = request("/slow");
+    read_until(&mut out, &mut seen, "handling /slow");
+
+    // SAFETY: kill only sends a signal to the example's process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}\n{seen:?}\n{rest}");
+
+    // The running request finished; the hanging one was killed (closed without an answer).
+    let reply = slow.join().unwrap().unwrap();
+    assert!(reply.ends_with("slow but done\n"), "{reply}");
+    assert_eq!(hang.join().unwrap().unwrap(), "");
+    assert!(rest.contains("SIGTERM: no new connections"), "{rest}");
+    assert!(rest.contains("answered /slow"), "{rest}");
+    assert!(
+        rest.contains("grace period over: killing 1 handlers"),
+        "{rest}"
+    );
+    assert!(rest.ends_with("bye\n"), "{rest}");
+    assert!(TcpStream::connect(addr).is_err(), "still listening");
+}
