@@ -127,6 +127,7 @@ mod sleep;
 mod timeout;
 
 pub mod channel;
+pub mod fs;
 pub mod local;
 pub mod net;
 pub mod pool;
