@@ -641,12 +641,16 @@ impl Read for &File {
     }
 
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        let data = self.run(|mut f| {
-            let mut data = String::new();
-            f.read_to_string(&mut data).map(|_| data)
+        let mut bytes = Vec::new();
+        self.read_to_end(&mut bytes)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
         })?;
-        buf.push_str(&data);
-        Ok(data.len())
+        buf.push_str(&text);
+        Ok(text.len())
     }
 }
 

@@ -290,26 +290,19 @@ impl Command {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn output(&mut self) -> io::Result<Output> {
-        let [stdin, stdout, stderr] = self.set;
-        if !stdin {
-            self.inner.stdin(Stdio::null());
-        }
-        if !stdout {
-            self.inner.stdout(Stdio::piped());
-        }
-        if !stderr {
-            self.inner.stderr(Stdio::piped());
+        // Capture what the caller did not configure, for this call only.
+        let capture: [fn() -> Stdio; 3] = [Stdio::null, Stdio::piped, Stdio::piped];
+        for (i, set) in STREAM_SETTERS.iter().enumerate() {
+            if !self.set[i] {
+                set(&mut self.inner, capture[i]());
+            }
         }
         let child = self.inner.spawn();
         // Back to the defaults for later `spawn` and `status` calls.
-        if !stdin {
-            self.inner.stdin(Stdio::inherit());
-        }
-        if !stdout {
-            self.inner.stdout(Stdio::inherit());
-        }
-        if !stderr {
-            self.inner.stderr(Stdio::inherit());
+        for (i, set) in STREAM_SETTERS.iter().enumerate() {
+            if !self.set[i] {
+                set(&mut self.inner, Stdio::inherit());
+            }
         }
         Owned(&mut Child::from(child?)).0.collect_output()
     }
@@ -335,6 +328,13 @@ impl Command {
         Owned(&mut self.spawn()?).0.wait()
     }
 }
+
+/// std's setters of the child's stdin, stdout and stderr, in the order of `Command::set`.
+const STREAM_SETTERS: [fn(&mut std::process::Command, Stdio) -> &mut std::process::Command; 3] = [
+    std::process::Command::stdin::<Stdio>,
+    std::process::Command::stdout::<Stdio>,
+    std::process::Command::stderr::<Stdio>,
+];
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
