@@ -182,11 +182,13 @@ mod stats;
 mod timeout;
 
 pub mod channel;
+pub mod fs;
 pub mod local;
 pub mod net;
 pub mod pool;
 pub mod process;
 pub mod queue;
+pub mod signal;
 pub mod sync;
 pub mod threadpool;
 

@@ -47,8 +47,14 @@ struct Server {
 
 impl Server {
     fn start(name: &str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// Starts `name` with `127.0.0.1:0` and then `args`.
+    fn start_with(name: &str, args: &[&str]) -> Server {
         let mut child = example(name)
             .arg("127.0.0.1:0")
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -425,4 +431,173 @@ fn seed_examples_from_the_later_notes() {
             "polled [0, 1, 2, 3, 4] without ever waiting on the queue",
         ],
     );
+}
+
+/// Reads lines of a child's output until one starts with `prefix`; every line read is kept.
+fn read_until(out: &mut impl BufRead, seen: &mut Vec<String>, prefix: &str) {
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "output ended before {prefix:?}: {seen:?}"
+        );
+        let found = line.starts_with(prefix);
+        seen.push(line.trim_end().to_string());
+        if found {
+            return;
+        }
+    }
+}
+
+#[test]
+fn graceful_shutdown_on_sigterm_finishes_running_requests_and_kills_the_rest() {
+    let mut child = example("graceful_shutdown")
+        .args(["127.0.0.1:0", "3000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    read_until(&mut out, &mut seen, "graceful_shutdown listening on");
+    let addr: SocketAddr = seen[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let request = |path: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).map(|_| reply)
+        })
+    };
+    let quick = request("/");
+    let reply = quick.join().unwrap().unwrap();
+    assert!(reply.ends_with("hello\n"), "{reply}");
+    read_until(&mut out, &mut seen, "answered /");
+    let hang = request("/hang");
+    read_until(&mut out, &mut seen, "handling /hang");
+    let slow = request("/slow");
+    read_until(&mut out, &mut seen, "handling /slow");
+
+    // SAFETY: kill only sends a signal to the example's process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}\n{seen:?}\n{rest}");
+
+    // The running request finished; the hanging one was killed (closed without an answer).
+    let reply = slow.join().unwrap().unwrap();
+    assert!(reply.ends_with("slow but done\n"), "{reply}");
+    assert_eq!(hang.join().unwrap().unwrap(), "");
+    assert!(rest.contains("SIGTERM: no new connections"), "{rest}");
+    assert!(rest.contains("answered /slow"), "{rest}");
+    assert!(
+        rest.contains("grace period over: killing 1 handlers"),
+        "{rest}"
+    );
+    assert!(rest.ends_with("bye\n"), "{rest}");
+    assert!(TcpStream::connect(addr).is_err(), "still listening");
+}
+
+/// A rustls client over a greenlet `TcpStream` that trusts `cert`: sends `msg` as a line and
+/// returns the echoed line.
+fn tls_roundtrip(addr: SocketAddr, cert: Vec<u8>, msg: &str) -> Result<String, String> {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(cert))
+        .map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = greenlet::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    tls.get_mut()
+        .write_all(format!("{msg}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    tls.read_line(&mut line).map_err(|e| e.to_string())?;
+    Ok(line)
+}
+
+#[test]
+fn tls_echo_serves_rustls_clients_over_greenlet_sockets() {
+    let cert_path = std::env::temp_dir().join(format!("greenlet-tls-{}.der", std::process::id()));
+    let server = Server::start_with("tls_echo", &[cert_path.to_str().unwrap()]);
+    let cert = std::fs::read(&cert_path).unwrap();
+    let addr = server.addr;
+    // Twenty TLS clients at once, each in a greenlet of this process.
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let cert = cert.clone();
+            greenlet::spawn(move || tls_roundtrip(addr, cert, &format!("secret {i}")))
+        })
+        .collect();
+    for (i, r) in greenlet::joinall(clients).into_iter().enumerate() {
+        assert_eq!(r.unwrap().unwrap(), format!("secret {i}\n"));
+    }
+    // A client that trusts another certificate refuses the server.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let err = greenlet::spawn(move || tls_roundtrip(addr, other.cert.der().to_vec(), "x"))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+    // The example's own client mode.
+    let out = run(
+        "tls_echo",
+        &[
+            "client",
+            &addr.to_string(),
+            cert_path.to_str().unwrap(),
+            "one",
+            "two",
+        ],
+    );
+    assert_eq!(out, "one\ntwo\n");
+    drop(server);
+    let _ = std::fs::remove_file(&cert_path);
+}
+
+#[test]
+fn ws_chat_broadcasts_between_tungstenite_clients() {
+    use tungstenite::Message;
+    let server = Server::start("ws_chat");
+    let connect = || {
+        let (mut ws, _) = tungstenite::client(format!("ws://{}/", server.addr), server.connect())
+            .expect("handshake");
+        let welcome = ws.read().unwrap();
+        (ws, welcome)
+    };
+    let next = |ws: &mut tungstenite::WebSocket<TcpStream>| match ws.read().unwrap() {
+        Message::Text(t) => t.to_string(),
+        other => panic!("unexpected {other:?}"),
+    };
+    let (mut a, welcome) = connect();
+    assert_eq!(welcome, Message::text("welcome, user 1"));
+    let (mut b, _) = connect();
+    assert_eq!(next(&mut a), "user 2 joined");
+    let (mut c, _) = connect();
+    assert_eq!(next(&mut a), "user 3 joined");
+    assert_eq!(next(&mut b), "user 3 joined");
+    a.send(Message::text("hello, room")).unwrap();
+    assert_eq!(next(&mut b), "user 1: hello, room");
+    assert_eq!(next(&mut c), "user 1: hello, room");
+    c.send(Message::text("bye")).unwrap();
+    assert_eq!(next(&mut a), "user 3: bye");
+    assert_eq!(next(&mut b), "user 3: bye");
+    c.close(None).unwrap();
+    assert_eq!(next(&mut a), "user 3 left");
+    assert_eq!(next(&mut b), "user 3 left");
 }

@@ -435,3 +435,53 @@ fn ten_thousand_concurrent_connections() {
     assert!(server.wait_handlers(Some(Duration::from_secs(30))));
     assert_eq!(server.connections(), 0);
 }
+
+#[test]
+fn huge_durations_mean_no_deadline_never_a_panic() {
+    let (server, addr) = echo_server();
+    for huge in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX),
+        Duration::new(u64::MAX / 2, 0),
+    ] {
+        // In a greenlet and on this plain thread alike.
+        let g = spawn(move || {
+            let mut conn = TcpStream::connect_timeout(&addr, huge).unwrap();
+            conn.set_read_timeout(Some(huge)).unwrap();
+            conn.set_write_timeout(Some(huge)).unwrap();
+            conn.write_all(b"ping").unwrap();
+            let mut buf = [0; 4];
+            conn.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+            conn.read_timeout().unwrap()
+        });
+        let read_timeout = g.join().unwrap();
+        assert!(read_timeout.unwrap() >= Duration::from_secs(100 * 365 * 86_400));
+        let mut conn = TcpStream::connect_timeout(&addr, huge).unwrap();
+        conn.set_read_timeout(Some(huge)).unwrap();
+        conn.write_all(b"pong").unwrap();
+        let mut buf = [0; 4];
+        conn.read_exact(&mut buf).unwrap();
+
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(huge)).unwrap();
+        udp.set_write_timeout(Some(huge)).unwrap();
+        udp.send_to(b"x", udp.local_addr().unwrap()).unwrap();
+        assert_eq!(udp.recv_from(&mut buf).unwrap().0, 1);
+        // A huge wait on handlers returns once they are done (none are left after stop).
+        assert!(with_timeout(huge, || 7).is_ok());
+    }
+    assert_eq!(
+        TcpStream::connect_timeout(&addr, Duration::MAX)
+            .unwrap()
+            .read_timeout()
+            .unwrap(),
+        None
+    );
+    let conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::MAX)).unwrap();
+    assert_eq!(conn.read_timeout().unwrap(), Some(Duration::MAX));
+    drop(conn);
+    server.stop();
+    assert!(server.wait_handlers(Some(Duration::MAX)));
+}

@@ -43,6 +43,12 @@ impl<S: AsRawFd> Source<S> {
         Ok(&self.registration.get().expect("registered above").1)
     }
 
+    /// Registers the descriptor with the driver now rather than at the first wait, so that a
+    /// failure (out of descriptors or memory) surfaces here.
+    pub(crate) fn register(&self) -> io::Result<()> {
+        self.scheduled().map(drop)
+    }
+
     /// Runs the non-blocking `op` until it does not return `WouldBlock`, parking the caller
     /// until `dir` is ready in between. `timeout` bounds the whole call (then `TimedOut`).
     /// `drained(&result)` says a success emptied the kernel buffer (a short read or write), so

@@ -1,5 +1,5 @@
-//! Cooperative sockets: TCP, UDP and a greenlet-per-connection server, like `gevent.socket` and
-//! `gevent.server`.
+//! Cooperative sockets: TCP, UDP, Unix domain sockets and a greenlet-per-connection server,
+//! like `gevent.socket` and `gevent.server`.
 //!
 //! Each type mirrors its `std::net` namesake, but a call that would block (accept, connect, read,
 //! write) parks only the calling greenlet while the worker runs others; the IO driver (epoll via
@@ -7,6 +7,10 @@
 //! Every blocking call honours [`with_timeout`](crate::with_timeout) and
 //! [`Greenlet::kill`](crate::Greenlet::kill); socket timeouts fail with
 //! [`io::ErrorKind::TimedOut`].
+//!
+//! Host names given to a constructor (`TcpStream::connect("example.com:80")`) are resolved on
+//! the thread pool, as [`lookup_host`] does, so no worker blocks in `getaddrinfo`; IP literals
+//! need no lookup. See [`ToSocketAddrs`].
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -44,26 +48,34 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod addr;
+mod listener;
 mod server;
+mod socket;
 mod tcp;
 mod udp;
+mod unix;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::net::SocketAddr;
 
+use listener::listen;
+
+pub use addr::{lookup_host, ToSocketAddrs};
+pub use listener::{Incoming, Listener};
 pub use server::{ServerHandle, StreamServer};
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
-/// Runs `f` on each address of `addr` until one succeeds; the last error otherwise.
+/// Runs `f` on each address of `addr` (resolved without blocking a worker) until one succeeds;
+/// the last error otherwise.
 fn each_addr<T>(
     addr: impl ToSocketAddrs,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in addr::resolve(&addr)? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),
@@ -75,62 +87,4 @@ fn each_addr<T>(
             "could not resolve to any addresses",
         )
     }))
-}
-
-/// Logs the (practically impossible) failure to make an owned socket non-blocking.
-fn set_nonblocking<S: std::os::fd::AsRawFd>(s: &S, result: io::Result<()>) {
-    if let Err(e) = result {
-        log::error!(
-            "greenlet: could not make fd {} non-blocking ({e}); its calls will block a worker",
-            s.as_raw_fd()
-        );
-    }
-}
-
-/// Read and write timeouts, in nanoseconds (0: none).
-struct Timeouts {
-    read: AtomicU64,
-    write: AtomicU64,
-}
-
-impl Timeouts {
-    fn new() -> Timeouts {
-        Timeouts {
-            read: AtomicU64::new(0),
-            write: AtomicU64::new(0),
-        }
-    }
-
-    fn encode(timeout: Option<Duration>) -> io::Result<u64> {
-        match timeout {
-            None => Ok(0),
-            Some(d) if d.is_zero() => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot set a 0 duration timeout (use None for no timeout)",
-            )),
-            Some(d) => Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)),
-        }
-    }
-
-    fn decode(ns: u64) -> Option<Duration> {
-        (ns != 0).then(|| Duration::from_nanos(ns))
-    }
-
-    fn set_read(&self, t: Option<Duration>) -> io::Result<()> {
-        self.read.store(Timeouts::encode(t)?, Relaxed);
-        Ok(())
-    }
-
-    fn set_write(&self, t: Option<Duration>) -> io::Result<()> {
-        self.write.store(Timeouts::encode(t)?, Relaxed);
-        Ok(())
-    }
-
-    fn read(&self) -> Option<Duration> {
-        Timeouts::decode(self.read.load(Relaxed))
-    }
-
-    fn write(&self) -> Option<Duration> {
-        Timeouts::decode(self.write.load(Relaxed))
-    }
 }

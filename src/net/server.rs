@@ -1,17 +1,17 @@
-//! [`StreamServer`]: gevent's `StreamServer`, one greenlet per accepted connection.
+//! [`StreamServer`]: gevent's `StreamServer`, one greenlet per accepted connection, over any
+//! [`Listener`] (TCP or Unix).
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{TcpListener, TcpStream};
+use super::{Listener, TcpListener};
 use crate::pool::{Group, Pool};
 use crate::{Greenlet, JoinError};
 
-type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync + 'static;
+type Handler<L> = dyn Fn(<L as Listener>::Stream, <L as Listener>::Addr) + Send + Sync + 'static;
 
 /// Serves a listener: each accepted connection is handed to `handler` in a greenlet of its own.
 ///
@@ -19,6 +19,10 @@ type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync + 'static;
 /// loop waits for a free slot; further clients wait in the listen backlog).
 /// [`serve_forever`](StreamServer::serve_forever) runs the accept loop in the caller;
 /// [`start`](StreamServer::start) runs it in a greenlet and returns a [`ServerHandle`] to stop it.
+///
+/// The listener is a [`TcpListener`] (the default type parameter) or a
+/// [`UnixListener`](super::UnixListener) (or any [`Listener`]); the handler gets the
+/// listener's stream type and the peer's address.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -38,9 +42,29 @@ type Handler = dyn Fn(TcpStream, SocketAddr) + Send + Sync + 'static;
 /// server.stop();
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct StreamServer {
-    listener: TcpListener,
-    handler: Arc<Handler>,
+///
+/// Over a Unix socket:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenlet::net::{StreamServer, UnixListener, UnixStream};
+///
+/// let path = std::env::temp_dir().join(format!("greenlet-server-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+/// let server = StreamServer::new(UnixListener::bind(&path)?, |mut conn: UnixStream, _peer| {
+///     let _ = conn.write_all(b"hello over a unix socket\n");
+/// })
+/// .start();
+/// let mut reply = String::new();
+/// UnixStream::connect(&path)?.read_to_string(&mut reply)?;
+/// assert_eq!(reply, "hello over a unix socket\n");
+/// server.stop();
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct StreamServer<L: Listener = TcpListener> {
+    listener: L,
+    handler: Arc<Handler<L>>,
     pool: Option<usize>,
 }
 
@@ -81,7 +105,7 @@ impl Handlers {
     }
 }
 
-impl StreamServer {
+impl<L: Listener> StreamServer<L> {
     /// A server that will call `handler(connection, peer_address)` for each connection.
     ///
     /// ```
@@ -95,9 +119,9 @@ impl StreamServer {
     /// handle.stop();
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn new<H>(listener: TcpListener, handler: H) -> StreamServer
+    pub fn new<H>(listener: L, handler: H) -> StreamServer<L>
     where
-        H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+        H: Fn(L::Stream, L::Addr) + Send + Sync + 'static,
     {
         StreamServer {
             listener,
@@ -116,7 +140,7 @@ impl StreamServer {
     /// # drop(server);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn with_pool(mut self, n: usize) -> StreamServer {
+    pub fn with_pool(mut self, n: usize) -> StreamServer<L> {
         self.pool = Some(n.max(1));
         self
     }
@@ -129,7 +153,7 @@ impl StreamServer {
     /// assert!(server.local_addr()?.port() != 0); // the port the system chose
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub fn local_addr(&self) -> io::Result<L::Addr> {
         self.listener.local_addr()
     }
 
@@ -190,7 +214,7 @@ impl StreamServer {
     /// handle.stop();
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn start(self) -> ServerHandle {
+    pub fn start(self) -> ServerHandle<L> {
         let handlers = self.handlers();
         let addr = self.listener.local_addr().ok();
         let stopping = Arc::new(AtomicBool::new(false));
@@ -217,9 +241,9 @@ impl StreamServer {
 }
 
 /// The accept loop shared by `serve_forever` and `start`.
-fn accept_loop(
-    listener: &TcpListener,
-    handler: &Arc<Handler>,
+fn accept_loop<L: Listener>(
+    listener: &L,
+    handler: &Arc<Handler<L>>,
     handlers: &Handlers,
     stopping: Option<&AtomicBool>,
 ) -> io::Result<()> {
@@ -275,14 +299,14 @@ fn is_transient(e: &io::Error) -> bool {
 /// assert!(!handle.is_running());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct ServerHandle {
+pub struct ServerHandle<L: Listener = TcpListener> {
     acceptor: Greenlet<io::Result<()>>,
     stopping: Arc<AtomicBool>,
     handlers: Handlers,
-    addr: Option<SocketAddr>,
+    addr: Option<L::Addr>,
 }
 
-impl ServerHandle {
+impl<L: Listener> ServerHandle<L> {
     /// Stops accepting: once it returns, the listening socket is closed and no new connection
     /// will be served. Handlers already running go on to their end (see
     /// [`wait_handlers`](ServerHandle::wait_handlers)).
@@ -370,8 +394,8 @@ impl ServerHandle {
     /// handle.stop();
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.addr
+    pub fn local_addr(&self) -> Option<L::Addr> {
+        self.addr.clone()
     }
 
     /// Whether the accept loop still runs.
@@ -406,7 +430,7 @@ impl ServerHandle {
     }
 }
 
-impl fmt::Debug for StreamServer {
+impl<L: Listener + fmt::Debug> fmt::Debug for StreamServer<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamServer")
             .field("listener", &self.listener)
@@ -415,7 +439,7 @@ impl fmt::Debug for StreamServer {
     }
 }
 
-impl fmt::Debug for ServerHandle {
+impl<L: Listener> fmt::Debug for ServerHandle<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerHandle")
             .field("addr", &self.addr)

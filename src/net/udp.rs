@@ -1,14 +1,12 @@
 //! [`UdpSocket`]: std's UDP socket whose receives and sends park the greenlet.
 
-use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::{each_addr, set_nonblocking, Timeouts};
-use crate::io::{Direction, Source};
+use super::socket::{socket_methods, std_impls, Socket};
+use super::{each_addr, ToSocketAddrs};
+use crate::io::Direction;
 
 /// A UDP socket; `recv` and `send` park the greenlet until the socket is ready.
 ///
@@ -34,16 +32,12 @@ use crate::io::{Direction, Source};
 /// ```
 #[derive(Clone)]
 pub struct UdpSocket {
-    inner: Arc<UdpInner>,
-}
-
-struct UdpInner {
-    source: Source<std::net::UdpSocket>,
-    timeouts: Timeouts,
+    inner: Arc<Socket<std::net::UdpSocket>>,
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (the first of its addresses that works).
+    /// Binds to `addr` (the first of its addresses that works). A host name is resolved on the
+    /// thread pool (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// ```
     /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -54,46 +48,25 @@ impl UdpSocket {
         each_addr(addr, |a| UdpSocket::from_std(std::net::UdpSocket::bind(a)?))
     }
 
-    /// Wraps a std socket (it is put in non-blocking mode).
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0")?)?;
-    /// # drop(socket);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(true)?;
-        Ok(UdpSocket::wrap(socket))
-    }
-
-    fn wrap(socket: std::net::UdpSocket) -> UdpSocket {
-        UdpSocket {
-            inner: Arc::new(UdpInner {
-                source: Source::new(socket),
-                timeouts: Timeouts::new(),
-            }),
-        }
-    }
-
-    fn std(&self) -> &std::net::UdpSocket {
-        self.inner.source.get_ref()
-    }
+    socket_methods!(
+        UdpSocket,
+        std::net::UdpSocket,
+        SocketAddr,
+        "let std_socket = std::net::UdpSocket::bind(\"127.0.0.1:0\")?;",
+        "let s = greenlet::net::UdpSocket::bind(\"127.0.0.1:0\")?;",
+        "s.recv_from(&mut [0; 8])"
+    );
 
     fn read_op<R>(&self, op: impl FnMut(&std::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
-        let timeout = self.inner.timeouts.read();
-        self.inner
-            .source
-            .do_io(Direction::Read, timeout, op, |_| false)
+        self.inner.do_io(Direction::Read, op, |_| false)
     }
 
     fn write_op<R>(&self, op: impl FnMut(&std::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
-        let timeout = self.inner.timeouts.write();
-        self.inner
-            .source
-            .do_io(Direction::Write, timeout, op, |_| false)
+        self.inner.do_io(Direction::Write, op, |_| false)
     }
 
-    /// Sets the default peer: `send` goes there and `recv` takes datagrams from it only.
+    /// Sets the default peer: `send` goes there and `recv` takes datagrams from it only. A host
+    /// name is resolved on the thread pool.
     ///
     /// ```
     /// use greenlet::net::UdpSocket;
@@ -137,7 +110,8 @@ impl UdpSocket {
         self.read_op(|s| s.recv(buf))
     }
 
-    /// Sends a datagram to `addr` (its first address).
+    /// Sends a datagram to `addr` (its first address; a host name is resolved on the thread pool
+    /// at each call, as std resolves it at each call).
     ///
     /// ```
     /// use greenlet::net::UdpSocket;
@@ -146,8 +120,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
-        let addr = addr
-            .to_socket_addrs()?
+        let addr = super::addr::resolve(&addr)?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to send to"))?;
         self.write_op(|s| s.send_to(buf, addr))
@@ -191,79 +164,6 @@ impl UdpSocket {
         self.read_op(|s| s.peek_from(buf))
     }
 
-    /// The local address.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// assert!(socket.local_addr()?.ip().is_loopback());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.std().local_addr()
-    }
-
-    /// The connected peer's address.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// assert!(socket.peer_addr().is_err()); // not connected
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.std().peer_addr()
-    }
-
-    /// Bounds each receive: one that waits longer fails with `TimedOut`. `None` waits
-    /// forever; `Some(Duration::ZERO)` is an `InvalidInput` error, as in std.
-    ///
-    /// ```
-    /// use std::io::ErrorKind;
-    /// use std::time::Duration;
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// socket.set_read_timeout(Some(Duration::from_millis(5)))?;
-    /// let err = socket.recv_from(&mut [0; 8]).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.timeouts.set_read(timeout)
-    }
-
-    /// Bounds each send, like [`set_read_timeout`](UdpSocket::set_read_timeout).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// socket.set_write_timeout(Some(Duration::from_secs(1)))?;
-    /// assert_eq!(socket.write_timeout()?, Some(Duration::from_secs(1)));
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.timeouts.set_write(timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// assert_eq!(socket.read_timeout()?, None);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.timeouts.read())
-    }
-
-    /// The write timeout.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// assert_eq!(socket.write_timeout()?, None);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.timeouts.write())
-    }
-
     /// Sets `SO_BROADCAST`.
     ///
     /// ```
@@ -285,56 +185,6 @@ impl UdpSocket {
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.std().set_ttl(ttl)
     }
-
-    /// Takes the pending socket error (`SO_ERROR`), if any.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// assert!(socket.take_error()?.is_none());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.std().take_error()
-    }
-
-    /// Another handle to the same socket. Never fails; the `io::Result` matches std.
-    ///
-    /// ```
-    /// let socket = greenlet::net::UdpSocket::bind("127.0.0.1:0")?;
-    /// let other = socket.try_clone()?; // the same socket, e.g. for a sending greenlet
-    /// assert_eq!(other.local_addr()?, socket.local_addr()?);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(self.clone())
-    }
 }
 
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("addr", &self.local_addr().ok())
-            .field("fd", &self.std().as_raw_fd())
-            .finish()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.std().as_raw_fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.std().as_fd()
-    }
-}
-
-impl From<std::net::UdpSocket> for UdpSocket {
-    /// Wraps a std socket (see [`UdpSocket::from_std`]).
-    fn from(s: std::net::UdpSocket) -> UdpSocket {
-        set_nonblocking(&s, s.set_nonblocking(true));
-        UdpSocket::wrap(s)
-    }
-}
+std_impls!(UdpSocket, std::net::UdpSocket, local_addr);

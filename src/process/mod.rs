@@ -4,6 +4,21 @@
 //! Waiting uses a pidfd (Linux 5.3 and later) registered with the IO driver, so no thread sits
 //! in `waitpid`; on older kernels the wait polls the child with a short sleep in between.
 //!
+//! # Who reaps a child
+//!
+//! No child is left a zombie, on any path:
+//! - [`Command::output`] and [`Command::status`] own their child. If they do not return its
+//!   result (a [`kill`](crate::Greenlet::kill) or a [`with_timeout`](crate::with_timeout)
+//!   interrupts them, or reading its output fails), they kill the child (SIGKILL) and reap it
+//!   before they unwind or return: when `with_timeout` returns `Err`, the process is gone.
+//! - [`Child::wait`] and its siblings do not kill the child when they are interrupted: the caller
+//!   holds the [`Child`] and decides.
+//! - Dropping a [`Child`] that has not been waited for kills it if it was spawned with
+//!   [`Command::kill_on_drop`]`(true)`, and in every case leaves it to a reaper greenlet that waits
+//!   (cooperatively, on the pidfd) until it exits and collects its status. A child dropped without
+//!   `kill_on_drop` runs on to its natural end, as in std; unlike std, it does not then stay a
+//!   zombie until the parent exits (tokio reaps such orphans too).
+//!
 //! ```
 //! use greenlet::process::Command;
 //!
@@ -53,6 +68,7 @@ pub struct Command {
     inner: std::process::Command,
     /// Which streams the caller configured: `output` pipes the others, for that call only.
     set: [bool; 3],
+    kill_on_drop: bool,
 }
 
 impl Command {
@@ -68,6 +84,7 @@ impl Command {
         Command {
             inner: std::process::Command::new(program),
             set: [false; 3],
+            kill_on_drop: false,
         }
     }
 
@@ -233,11 +250,38 @@ impl Command {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
-        Ok(Child::from(self.inner.spawn()?))
+        let mut child = Child::from(self.inner.spawn()?);
+        child.kill_on_drop = self.kill_on_drop;
+        Ok(child)
+    }
+
+    /// Whether dropping the [`Child`]s this command spawns kills them (SIGKILL) if they are
+    /// still running; off by default, as in std (tokio's name). Either way a dropped child is
+    /// reaped once it exits, without blocking a worker (see the [module docs](self)).
+    ///
+    /// ```
+    /// use greenlet::process::Command;
+    /// let child = Command::new("sleep").arg("60").kill_on_drop(true).spawn()?;
+    /// let pid = child.id() as i32;
+    /// drop(child); // killed now, reaped in the background
+    /// # for _ in 0..10_000 {
+    /// #     // SAFETY: signal 0 only checks that the process exists.
+    /// #     if unsafe { libc::kill(pid, 0) } != 0 { break }
+    /// #     greenlet::sleep(std::time::Duration::from_millis(1));
+    /// # }
+    /// # assert_ne!(unsafe { libc::kill(pid, 0) }, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn kill_on_drop(&mut self, kill: bool) -> &mut Command {
+        self.kill_on_drop = kill;
+        self
     }
 
     /// Runs the child to its end and collects its output. Standard output and error are
     /// captured and standard input is empty, unless configured otherwise.
+    ///
+    /// The call owns the child: if it is interrupted (a kill, a `with_timeout`) or fails before
+    /// the child's end, it kills the child and reaps it before it unwinds or returns.
     ///
     /// ```
     /// let out = greenlet::process::Command::new("ls").arg("/").output()?;
@@ -246,41 +290,51 @@ impl Command {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn output(&mut self) -> io::Result<Output> {
-        let [stdin, stdout, stderr] = self.set;
-        if !stdin {
-            self.inner.stdin(Stdio::null());
-        }
-        if !stdout {
-            self.inner.stdout(Stdio::piped());
-        }
-        if !stderr {
-            self.inner.stderr(Stdio::piped());
+        // Capture what the caller did not configure, for this call only.
+        let capture: [fn() -> Stdio; 3] = [Stdio::null, Stdio::piped, Stdio::piped];
+        for (i, set) in STREAM_SETTERS.iter().enumerate() {
+            if !self.set[i] {
+                set(&mut self.inner, capture[i]());
+            }
         }
         let child = self.inner.spawn();
         // Back to the defaults for later `spawn` and `status` calls.
-        if !stdin {
-            self.inner.stdin(Stdio::inherit());
+        for (i, set) in STREAM_SETTERS.iter().enumerate() {
+            if !self.set[i] {
+                set(&mut self.inner, Stdio::inherit());
+            }
         }
-        if !stdout {
-            self.inner.stdout(Stdio::inherit());
-        }
-        if !stderr {
-            self.inner.stderr(Stdio::inherit());
-        }
-        Child::from(child?).wait_with_output()
+        Owned(&mut Child::from(child?)).0.collect_output()
     }
 
     /// Runs the child to its end and returns its exit status.
     ///
+    /// The call owns the child: if it is interrupted (a kill, a `with_timeout`), it kills the
+    /// child and reaps it before it unwinds.
+    ///
     /// ```
-    /// let status = greenlet::process::Command::new("sh").args(["-c", "exit 3"]).status()?;
+    /// use std::time::Duration;
+    /// use greenlet::process::Command;
+    /// let status = Command::new("sh").args(["-c", "exit 3"]).status()?;
     /// assert_eq!(status.code(), Some(3));
+    /// // Interrupted: the child is killed and reaped before with_timeout returns.
+    /// let late = greenlet::with_timeout(Duration::from_millis(10), || {
+    ///     Command::new("sleep").arg("60").status()
+    /// });
+    /// assert!(late.is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait()
+        Owned(&mut self.spawn()?).0.wait()
     }
 }
+
+/// std's setters of the child's stdin, stdout and stderr, in the order of `Command::set`.
+const STREAM_SETTERS: [fn(&mut std::process::Command, Stdio) -> &mut std::process::Command; 3] = [
+    std::process::Command::stdin::<Stdio>,
+    std::process::Command::stdout::<Stdio>,
+    std::process::Command::stderr::<Stdio>,
+];
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -291,7 +345,9 @@ impl fmt::Debug for Command {
 /// A running (or finished) child process, like [`std::process::Child`].
 ///
 /// Waiting parks the greenlet; killing the waiting greenlet does not kill the child. Dropping a
-/// `Child` neither kills nor waits for it (as in std).
+/// `Child` does not wait for it; it kills it only if it was spawned with
+/// [`Command::kill_on_drop`], and a reaper greenlet collects its status once it exits, so that
+/// it does not stay a zombie (see the [module docs](self)).
 ///
 /// ```
 /// use std::time::Instant;
@@ -317,6 +373,8 @@ pub struct Child {
     inner: std::process::Child,
     /// Readable once the child exits; `None` where pidfds are not available.
     pidfd: Option<Source<OwnedFd>>,
+    /// Kill the child when this handle is dropped before the child was reaped.
+    kill_on_drop: bool,
 }
 
 impl From<std::process::Child> for Child {
@@ -335,6 +393,7 @@ impl From<std::process::Child> for Child {
             stderr: inner.stderr.take().map(ChildStderr::new),
             inner,
             pidfd,
+            kill_on_drop: false,
         }
     }
 }
@@ -456,6 +515,10 @@ impl Child {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn wait_with_output(mut self) -> io::Result<Output> {
+        self.collect_output()
+    }
+
+    fn collect_output(&mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let stderr = self.stderr.take().map(|mut e| {
             KillOnDrop(Some(crate::spawn(move || {
@@ -483,6 +546,120 @@ impl Child {
             stdout,
             stderr,
         })
+    }
+}
+
+/// How long an owning call waits, blocking its thread, for a child it killed to be reaped
+/// (SIGKILL cannot be caught: the child is gone within microseconds unless the kernel holds it
+/// in an uninterruptible sleep). Past this, the reaper greenlet of [`Child`]'s drop takes over.
+const REAP_WAIT: Duration = Duration::from_secs(1);
+
+/// A child owned by `Command::output`/`status`. Dropped with the child not yet reaped (an unwind
+/// out of an interrupted wait, or an error return), it kills and reaps the child; after a
+/// successful wait the child is reaped already and the drop does nothing.
+struct Owned<'a>(&'a mut Child);
+
+impl Drop for Owned<'_> {
+    fn drop(&mut self) {
+        let child = &mut *self.0;
+        if matches!(child.inner.try_wait(), Ok(None)) {
+            let _ = child.inner.kill();
+            child.reap_blocking(REAP_WAIT);
+        }
+    }
+}
+
+impl Child {
+    /// Reaps an exiting child, blocking the thread (not parking: this runs during unwinds, when
+    /// an interrupted park would unwind again) for up to `limit`.
+    fn reap_blocking(&mut self, limit: Duration) {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        while let Ok(None) = self.inner.try_wait() {
+            if start.elapsed() >= limit {
+                log::warn!(
+                    "greenlet: child {} did not exit within {limit:?} of SIGKILL; a reaper \
+                     greenlet will collect it",
+                    self.id()
+                );
+                return;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Child {
+    /// Kills the child if `kill_on_drop` asked for it, and hands a child not yet reaped to a
+    /// reaper greenlet, which waits for its exit cooperatively and reaps it.
+    fn drop(&mut self) {
+        if !matches!(self.inner.try_wait(), Ok(None)) {
+            return; // reaped (or no longer ours to reap)
+        }
+        if self.kill_on_drop {
+            let _ = self.inner.kill();
+        }
+        let orphan = Orphan {
+            pid: self.id() as libc::pid_t,
+            pidfd: self.pidfd.take(),
+        };
+        if let Err(e) = crate::Builder::new()
+            .name("child reaper")
+            .spawn(move || orphan.reap())
+        {
+            log::error!("greenlet: could not start a reaper for a dropped child: {e}");
+        }
+    }
+}
+
+/// A dropped child not yet reaped. Its pid cannot be reused before it is reaped, and nobody else
+/// reaps it (its `std::process::Child` is gone), so waiting on the pid is safe.
+struct Orphan {
+    pid: libc::pid_t,
+    pidfd: Option<Source<OwnedFd>>,
+}
+
+impl Orphan {
+    /// Waits until the child exits (parking on its pidfd, or polling) and reaps it.
+    fn reap(self) {
+        let reaped = || -> io::Result<bool> {
+            let mut status = 0;
+            // SAFETY: waitpid writes only to `status`, a local; WNOHANG never blocks.
+            match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
+                0 => Ok(false),
+                -1 => match io::Error::last_os_error() {
+                    e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+                    e => Err(e), // ECHILD: reaped by someone else; nothing left to do
+                },
+                _ => Ok(true),
+            }
+        };
+        let result = match &self.pidfd {
+            Some(pidfd) => pidfd.do_io(
+                Direction::Read,
+                None,
+                |_| match reaped()? {
+                    true => Ok(()),
+                    false => Err(io::ErrorKind::WouldBlock.into()),
+                },
+                |_| false,
+            ),
+            None => {
+                let mut pause = Duration::from_millis(1);
+                loop {
+                    match reaped() {
+                        Ok(false) => {}
+                        done => break done.map(drop),
+                    }
+                    crate::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
+        };
+        if let Err(e) = result {
+            log::debug!("greenlet: reaping dropped child {}: {e}", self.pid);
+        }
     }
 }
 

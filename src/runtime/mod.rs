@@ -382,8 +382,9 @@ impl Runtime {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// `at` in nanoseconds since the epoch, saturating to [`NO_DEADLINE`] past 584 years.
     fn instant_to_ns(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NO_DEADLINE)
     }
 
     /// The earliest deadline across every worker's timers.
