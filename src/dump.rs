@@ -265,3 +265,80 @@ impl GreenletInfo {
         }
     }
 }
+
+/// Reads `GREENLET_DUMP_SIGNAL` and, if set, starts a thread that prints [`dump`] to stderr
+/// each time the process receives that signal. The thread is an OS thread of its own, so a
+/// dump comes even when every worker is held. Called once, when the runtime starts.
+pub(crate) fn watch_signal() {
+    let Ok(raw) = std::env::var("GREENLET_DUMP_SIGNAL") else {
+        return;
+    };
+    let Some(sig) = parse_signal(raw.trim()) else {
+        crate::config::warn(format_args!(
+            "greenlet: ignoring GREENLET_DUMP_SIGNAL={raw:?}: not a signal that can be caught \
+             (use a name such as USR1 or SIGUSR1, or a number)"
+        ));
+        return;
+    };
+    let mut signals = match signal_hook::iterator::Signals::new([sig]) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::config::warn(format_args!(
+                "greenlet: cannot watch signal {sig} for dumps: {e}"
+            ));
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("greenlet-dump".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                eprintln!("greenlet: dump on signal {sig}\n{}", dump());
+            }
+        });
+    if let Err(e) = spawned {
+        crate::config::warn(format_args!(
+            "greenlet: could not start the dump signal thread: {e}"
+        ));
+    }
+}
+
+/// `USR1`, `SIGUSR1` or a number; `None` for anything else or a signal that cannot be caught.
+fn parse_signal(s: &str) -> Option<i32> {
+    const NAMES: &[(&str, i32)] = &[
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("TERM", libc::SIGTERM),
+        ("WINCH", libc::SIGWINCH),
+        ("PWR", libc::SIGPWR),
+        ("URG", libc::SIGURG),
+    ];
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let sig = match name.parse::<i32>() {
+        Ok(n) => n,
+        Err(_) => NAMES.iter().find(|(n, _)| *n == name)?.1,
+    };
+    let catchable =
+        (1..=libc::SIGRTMAX()).contains(&sig) && !signal_hook::consts::FORBIDDEN.contains(&sig);
+    catchable.then_some(sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_signal;
+
+    #[test]
+    fn signal_names_and_numbers_parse() {
+        assert_eq!(parse_signal("USR1"), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("sigusr2"), Some(libc::SIGUSR2));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("KILL"), None);
+        assert_eq!(parse_signal("9"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("BOGUS"), None);
+    }
+}

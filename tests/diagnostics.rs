@@ -106,6 +106,16 @@ fn scenario() {
             }
             println!("extra={}", stats().compensations);
         }
+        "dump_signal" => {
+            let _g = Builder::new()
+                .name("dump-me")
+                .spawn(|| greenlet::sleep(Duration::from_secs(60)))
+                .unwrap();
+            greenlet::sleep(Duration::from_millis(50)); // it parks
+                                                        // SAFETY: raise only sends a signal to this process.
+            unsafe { libc::raise(libc::SIGUSR1) };
+            std::thread::sleep(Duration::from_millis(300)); // the dump thread prints
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -278,4 +288,13 @@ fn stats_count_spawns_and_parks() {
     assert!(after.spawned >= before.spawned + 10);
     assert!(after.parks >= before.parks + 10);
     assert!(after.workers >= 1);
+}
+
+#[test]
+fn the_dump_signal_prints_every_greenlet_to_stderr() {
+    let out = child("dump_signal", &[("GREENLET_DUMP_SIGNAL", "SIGUSR1")]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("dump on signal"), "{err}");
+    assert!(err.contains("dump-me") && err.contains("sleep"), "{err}");
 }

@@ -313,6 +313,7 @@ fn start() -> io::Result<&'static Runtime> {
     if let Err(e) = monitor {
         log::error!("greenlet: could not start the stall monitor thread (running without): {e}");
     }
+    crate::dump::watch_signal();
     log::debug!("greenlet: runtime started with {n} workers");
     Ok(RUNTIME.get().expect("set above"))
 }
