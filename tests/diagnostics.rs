@@ -116,6 +116,21 @@ fn scenario() {
             unsafe { libc::raise(libc::SIGUSR1) };
             std::thread::sleep(Duration::from_millis(300)); // the dump thread prints
         }
+        "dump_backtrace" => {
+            #[inline(never)]
+            fn a_distinctive_frame_name() {
+                greenlet::sleep(Duration::from_secs(60));
+            }
+            let g = spawn(a_distinctive_frame_name);
+            loop {
+                let d = dump();
+                if let Some(i) = d.iter().find(|i| i.id == g.id() && i.backtrace.is_some()) {
+                    println!("{}", i.backtrace.as_ref().unwrap());
+                    break;
+                }
+                greenlet::sleep(Duration::from_millis(1));
+            }
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -297,4 +312,12 @@ fn the_dump_signal_prints_every_greenlet_to_stderr() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("dump on signal"), "{err}");
     assert!(err.contains("dump-me") && err.contains("sleep"), "{err}");
+}
+
+#[test]
+fn with_the_switch_on_a_dump_shows_each_parked_greenlets_stack() {
+    let out = child("dump_backtrace", &[("GREENLET_DUMP_BACKTRACE", "1")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("a_distinctive_frame_name"), "{text}");
 }

@@ -523,7 +523,11 @@ pub(crate) fn prepare_for(what: &'static &'static str) -> Parker {
     let context = Context::parking(panicking);
     let cell = context.cell();
     let now = match context {
-        Context::Greenlet(_) => runtime::coarse_now(),
+        Context::Greenlet(task) => {
+            // SAFETY: the running greenlet's own task, alive while it runs.
+            crate::dump::on_park(unsafe { task.as_ref() }.header.id);
+            runtime::coarse_now()
+        }
         Context::Thread(_) => runtime::precise_now(),
     };
     cell.site.record(what, std::panic::Location::caller(), now);

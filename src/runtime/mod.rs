@@ -314,6 +314,7 @@ fn start() -> io::Result<&'static Runtime> {
         log::error!("greenlet: could not start the stall monitor thread (running without): {e}");
     }
     crate::dump::watch_signal();
+    crate::dump::read_backtrace_switch();
     log::debug!("greenlet: runtime started with {n} workers");
     Ok(RUNTIME.get().expect("set above"))
 }

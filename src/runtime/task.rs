@@ -215,6 +215,7 @@ impl Header {
         // Release publishes the result; notify_all's SeqCst fence orders this store before its
         // check for waiters (see WaitQueue).
         self.life.store(DONE, Ordering::Release);
+        crate::dump::on_end(self.id);
         self.joiners.notify_all();
     }
 
