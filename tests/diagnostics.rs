@@ -120,6 +120,7 @@ fn scenario() {
             #[inline(never)]
             fn a_distinctive_frame_name() {
                 greenlet::sleep(Duration::from_secs(60));
+                std::hint::black_box(()); // not a tail call: the frame stays
             }
             let g = spawn(a_distinctive_frame_name);
             loop {
