@@ -272,6 +272,21 @@ fn futures_interop_runs_futures_based_libraries_through_block_on() {
 }
 
 #[test]
+fn stats_prints_the_counters_once_a_second_while_a_server_runs() {
+    let out = run("stats", &["2", "10"]);
+    let lines: Vec<_> = out.lines().filter(|l| l.starts_with("t=")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in lines {
+        assert!(line.contains("live=") && line.contains("parks="), "{line}");
+        assert!(
+            !line.contains("round_trips/s=0 "),
+            "the server served: {line}"
+        );
+    }
+    assert!(out.contains("total round trips"), "{out}");
+}
+
+#[test]
 fn tour_runs() {
     let out = run("tour", &[]);
     assert!(!out.is_empty());
