@@ -46,6 +46,7 @@ pub(crate) mod sealed {
     use super::*;
 
     /// What an address argument stands for.
+    #[derive(Debug)]
     pub enum Target {
         /// Addresses known without any lookup.
         Addrs(vec::IntoIter<SocketAddr>),

@@ -53,6 +53,8 @@ fn waiters(s: &mut State) -> &mut WaitList {
 // SAFETY: the value is only reached through a guard, and at most one guard exists at a time
 // (`locked` under the state lock); moving the guard's access between threads needs T: Send.
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: sharing `&Mutex` lets every thread lock it, and the guard hands out `&mut T` to one
+// of them at a time: that moves T between threads, so T: Send suffices (as for std's Mutex).
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 // Unwind safe like `std::sync::Mutex`, so that code written for std's `catch_unwind` compiles
@@ -235,6 +237,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
 // SAFETY: releasing our mutex from another thread is fine (it is not an OS lock), so sending the
 // guard is sending exclusive access to T: needs T: Send. Sharing &guard shares &T: needs T: Sync.
 unsafe impl<T: ?Sized + Send> Send for MutexGuard<'_, T> {}
+// SAFETY: see above: `&MutexGuard` gives only `&T`, so sharing it needs T: Sync.
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
