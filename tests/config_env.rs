@@ -1,19 +1,13 @@
 //! configure, AlreadyStarted and the GREENLET_* variables. One test per process state, so each
 //! scenario runs in a child process of this test binary.
 
-use std::process::Command;
-
 use greenlet::{configure, AlreadyStarted, Config};
+
+mod common;
 
 /// Runs `scenario` in a child process with `envs`; returns its stdout.
 fn child(scenario: &str, envs: &[(&str, &str)]) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
-        .env("SCENARIO", scenario)
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap();
+    let out = common::child(scenario, envs);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -2,7 +2,7 @@
 //! counters. Each runtime-wide scenario runs in a child process of this test binary, whose
 //! stderr is read.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,20 +10,14 @@ use std::time::{Duration, Instant};
 use greenlet::sync::Event;
 use greenlet::{dump, spawn, stats, Builder, GreenletState};
 
-/// Runs `scenario` in a child process with `envs`.
-fn child(scenario: &str, envs: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().unwrap();
-    Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
-        .env("SCENARIO", scenario)
-        .env("GREENLET_WORKERS", "2")
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap()
-}
+mod common;
+use common::stderr;
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// Runs `scenario` in a child process on two workers, with `envs` added.
+fn child(scenario: &str, envs: &[(&str, &str)]) -> Output {
+    let mut all = vec![("GREENLET_WORKERS", "2")];
+    all.extend_from_slice(envs);
+    common::child(scenario, &all)
 }
 
 #[test]

@@ -9,11 +9,8 @@ use std::time::Duration;
 use greenlet::net::{lookup_host, TcpListener, TcpStream, UdpSocket};
 use greenlet::{spawn, threadpool, with_timeout};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::serial;
 
 /// Occupies every thread of the pool until dropped.
 struct Saturated {

@@ -12,12 +12,8 @@ use greenlet::channel;
 use greenlet::sync::{Event, Mutex};
 use greenlet::{joinall, sleep, spawn, yield_now};
 
-fn workers() -> usize {
-    std::env::var("GREENLET_WORKERS")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
-}
+mod common;
+use common::workers;
 
 #[test]
 fn a_started_greenlet_never_changes_thread() {

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use greenlet::pool::{Group, Pool};
 use greenlet::{sleep, spawn};
 
+mod common;
+use common::wait_for;
+
 #[test]
 fn pool_caps_concurrency_and_spawn_waits_while_full() {
     let pool = Pool::new(3);
@@ -157,18 +160,6 @@ fn group_tracks_join_kill_len() {
     assert!(group.is_empty());
     for h in hs {
         assert!(h.join().unwrap_err().is_killed());
-    }
-}
-
-/// Polls `cond` (sleeping 1 ms between tries) for at most 10 s.
-fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "never happened: {what}"
-        );
-        sleep(Duration::from_millis(1));
     }
 }
 

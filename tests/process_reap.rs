@@ -4,16 +4,12 @@
 //! The tests count this process's children in /proc, so they run one at a time (a lock) and
 //! this file is a test binary of its own.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use greenlet::process::{Command, Stdio};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::serial;
 
 /// The children of this process (alive or zombie), with their state letter (`Z`: zombie).
 fn children() -> Vec<(i32, char)> {

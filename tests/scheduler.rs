@@ -8,12 +8,8 @@ use std::time::{Duration, Instant};
 use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, yield_now};
 
-fn workers() -> usize {
-    std::env::var("GREENLET_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+mod common;
+use common::workers;
 
 #[test]
 fn greenlets_run_on_several_workers_in_parallel() {

@@ -3,21 +3,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use greenlet::{scope, sleep, spawn, with_timeout, Builder, Timeout};
 
-/// Polls `cond` (sleeping 1 ms between tries) for at most 10 s.
-fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "never happened: {what}"
-        );
-        sleep(Duration::from_millis(1));
-    }
-}
+mod common;
+use common::wait_for;
 
 /// Counts its drops in a borrowed counter.
 struct Tracked<'a>(&'a AtomicUsize);

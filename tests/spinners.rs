@@ -12,14 +12,10 @@ use std::time::{Duration, Instant};
 use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, spawn_later, yield_now, Greenlet};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+mod common;
+use common::workers;
 
-fn workers() -> usize {
-    std::env::var("GREENLET_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Starts a greenlet that spins (never yields) until `stop` is set, and waits until it runs.
 fn spinner(stop: &Arc<AtomicBool>) -> Greenlet<()> {

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use greenlet::sync::{AsyncResult, Barrier, Condvar, Mutex, Semaphore};
 use greenlet::{joinall, sleep, spawn, with_timeout, yield_now, Timeout};
 
+mod common;
+use common::wait_for;
+
 #[test]
 fn mutex_hundred_greenlets_thousand_increments() {
     let counter = Arc::new(Mutex::new(0u64));
@@ -363,18 +366,6 @@ fn semaphore_caps_concurrency_and_releases_in_order() {
     joinall(hs);
     assert_eq!(*order.lock(), (0..10).collect::<Vec<_>>());
     assert_eq!(sem.available_permits(), 1);
-}
-
-/// Polls `cond` (sleeping 1 ms between tries) for at most 10 s.
-fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "never happened: {what}"
-        );
-        sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

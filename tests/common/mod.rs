@@ -1,0 +1,58 @@
+//! What the integration tests share: polling for a condition, the worker count, serializing
+//! the tests of one binary, and running a scenario of the same test binary in a child process
+//! (for what must be observed from outside: stderr reports, exit codes, aborts).
+//!
+//! Each test binary includes this with `mod common;` and uses what it needs.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Polls `cond` (sleeping 1 ms between tries, cooperatively inside a greenlet) for at most
+/// 10 s, and fails the test naming `what` if it never holds.
+pub fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "never happened: {what}"
+        );
+        greenlet::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The number of worker threads the runtime runs with: `GREENLET_WORKERS`, or one per core
+/// when it is unset or 0.
+pub fn workers() -> usize {
+    std::env::var("GREENLET_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Holds the tests of one binary that must not overlap (they count threads, children or pool
+/// jobs of the whole process) to one at a time. A failed test does not poison it for the next.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs the test named `scenario` of this same test binary in a child process, with the
+/// environment variable `SCENARIO` set to `name` and `envs` added, and returns its output.
+/// The binary's `scenario` test reads `SCENARIO` and returns at once when it is unset.
+pub fn child(name: &str, envs: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    Command::new(exe)
+        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+        .env("SCENARIO", name)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("could not run the test binary as a child process")
+}
+
+/// A child's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
