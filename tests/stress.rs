@@ -1,0 +1,161 @@
+//! Stress tests of the wake-up paths the placement rule changed (wake-ups that cross workers go
+//! to the home worker's inbox and wake it): each counts that nothing was lost or doubled over
+//! a million operations or more.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use greenlet::channel;
+use greenlet::sync::{Condvar, Mutex, Semaphore};
+use greenlet::{joinall, spawn, with_timeout};
+
+/// A ring of greenlets, each receiving from its left neighbour and sending to its right, with
+/// several tokens in flight: a million hops, most of them waking a greenlet homed on another
+/// worker. Every token makes exactly its hops, in order.
+#[test]
+fn a_million_hops_around_a_ring_of_greenlets_lose_and_double_nothing() {
+    const NODES: usize = 64;
+    const TOKENS: u64 = 16;
+    const LAPS: u64 = 1_000;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..NODES)
+        .map(|_| channel::bounded::<(u64, u64)>(1))
+        .unzip();
+    let hops = Arc::new(AtomicU64::new(0));
+    let mut nodes = Vec::new();
+    for (i, rx) in receivers.into_iter().enumerate() {
+        let tx = senders[(i + 1) % NODES].clone();
+        let hops = hops.clone();
+        nodes.push(spawn(move || {
+            let mut last = vec![None::<u64>; TOKENS as usize];
+            // Each token passes every node LAPS times; node 0 retires it after its last lap.
+            for _ in 0..TOKENS * LAPS {
+                let (token, step) = rx.recv().unwrap();
+                let seen = &mut last[token as usize];
+                assert!(seen.is_none_or(|s| step > s), "token {token} went back");
+                *seen = Some(step);
+                hops.fetch_add(1, SeqCst);
+                if !(i == NODES - 1 && step + 1 == LAPS * NODES as u64) {
+                    tx.send((token, step + 1)).unwrap();
+                }
+            }
+        }));
+    }
+    for token in 0..TOKENS {
+        senders[0].send((token, 0)).unwrap();
+    }
+    drop(senders);
+    for r in joinall(nodes) {
+        r.unwrap();
+    }
+    assert_eq!(hops.load(SeqCst), TOKENS * LAPS * NODES as u64);
+}
+
+/// A queue guarded by a greenlet Mutex and a Condvar, with consumers that wait with tiny
+/// timeouts and are interrupted by `with_timeout`: a notification taken by a waiter that then
+/// times out is passed on, so every item is consumed exactly once and none waits forever.
+#[test]
+fn condvar_handoffs_under_timeouts_consume_every_item_once() {
+    const ITEMS: u64 = 200_000;
+    const CONSUMERS: usize = 8;
+    let shared = Arc::new((Mutex::new(VecDeque::<u64>::new()), Condvar::new()));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let sum = Arc::new(AtomicU64::new(0));
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|c| {
+            let (shared, consumed, sum) = (shared.clone(), consumed.clone(), sum.clone());
+            spawn(move || {
+                let mut round = 0u64;
+                while consumed.load(SeqCst) < ITEMS {
+                    round += 1;
+                    let (queue, ready) = &*shared;
+                    // Every third wait is also cut short from outside by with_timeout.
+                    let got = with_timeout(Duration::from_micros(50 + (round % 7) * 10), || {
+                        let mut q = queue.lock();
+                        loop {
+                            if let Some(item) = q.pop_front() {
+                                return Some(item);
+                            }
+                            let (guard, timed_out) = ready
+                                .wait_timeout(q, Duration::from_micros((c as u64 + round) % 40));
+                            q = guard;
+                            if timed_out && round % 3 != 0 {
+                                return q.pop_front();
+                            }
+                        }
+                    });
+                    if let Ok(Some(item)) = got {
+                        consumed.fetch_add(1, SeqCst);
+                        sum.fetch_add(item, SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    let producer = {
+        let shared = shared.clone();
+        spawn(move || {
+            let (queue, ready) = &*shared;
+            for item in 1..=ITEMS {
+                queue.lock().push_back(item);
+                ready.notify_one();
+                if item % 64 == 0 {
+                    greenlet::yield_now();
+                }
+            }
+        })
+    };
+    producer.join().unwrap();
+    for r in joinall(consumers) {
+        r.unwrap();
+    }
+    assert_eq!(consumed.load(SeqCst), ITEMS);
+    assert_eq!(sum.load(SeqCst), ITEMS * (ITEMS + 1) / 2);
+    assert!(shared.0.lock().is_empty());
+}
+
+/// Permits handed between greenlets and plain threads a million times, with waiters timing
+/// out all along: no permit is lost or created.
+#[test]
+fn a_million_permit_handoffs_conserve_the_permits() {
+    const PERMITS: usize = 3;
+    const ROUNDS: usize = 1_000_000;
+    let sem = Arc::new(Semaphore::new(PERMITS));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let worker = |sem: Arc<Semaphore>, taken: Arc<AtomicUsize>, inside: Arc<AtomicUsize>| {
+        move || {
+            let mut i = 0u64;
+            while taken.load(SeqCst) < ROUNDS {
+                i += 1;
+                let permit = if i % 5 == 0 {
+                    sem.acquire_timeout(Duration::from_micros(i % 30))
+                } else {
+                    Some(sem.acquire())
+                };
+                if let Some(_permit) = permit {
+                    let now = inside.fetch_add(1, SeqCst) + 1;
+                    assert!(now <= PERMITS, "{now} holders of {PERMITS} permits");
+                    taken.fetch_add(1, SeqCst);
+                    inside.fetch_sub(1, SeqCst);
+                }
+            }
+        }
+    };
+    let greenlets: Vec<_> = (0..12)
+        .map(|_| spawn(worker(sem.clone(), taken.clone(), inside.clone())))
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(worker(sem.clone(), taken.clone(), inside.clone())))
+        .collect();
+    for r in joinall(greenlets) {
+        r.unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(taken.load(SeqCst) >= ROUNDS);
+    assert_eq!(sem.available_permits(), PERMITS);
+    assert_eq!(sem.waiting(), 0);
+}
