@@ -70,6 +70,7 @@ fn main() -> ExitCode {
                     .find(|(name, _, _)| name == w)
                     .or(match w.as_str() {
                         "cpu_phase" => Some(&("cpu_phase", 16, 0)),
+                        "echo_skewed" => Some(&("echo_skewed", 100, 10_000)),
                         _ => None,
                     })
             else {
@@ -130,6 +131,7 @@ fn run(workload: &str, n: u64, m: u64) -> Result<Outcome, String> {
         "cpu_phase" => cpu_phase(n),
         "channel_mpmc" => channel_mpmc(n),
         "echo" => echo(n, m),
+        "echo_skewed" => echo_skewed(n, m),
         other => Err(format!("unknown_workload_{other}")),
     }
 }
@@ -465,7 +467,41 @@ fn crossbeam_threads(n: u64) -> Result<f64, String> {
 
 /// The echo workload: a StreamServer echoing on 127.0.0.1 and `n` client greenlets in this
 /// process, each doing `m` round trips of 64 bytes once every client has connected.
+/// `echo`, with every client and handler greenlet started while the other workers are held by
+/// a spinning greenlet each (the imbalance case of the placement rule: long-lived connections
+/// that all started on one worker stay there). The spinners stop once every client has
+/// connected, before the timed part. `skewed=1` in the output.
+fn echo_skewed(n: u64, m: u64) -> Result<Outcome, String> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = Arc::new(AtomicUsize::new(0));
+    let workers = greenlet::stats().workers;
+    let spinners: Vec<_> = (1..workers)
+        .map(|_| {
+            let (stop, running) = (stop.clone(), running.clone());
+            greenlet::spawn(move || {
+                running.fetch_add(1, Ordering::SeqCst);
+                while !stop.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    // Not greenlet::yield_now: that could run a spinner on this worker, which would then never
+    // give it back. Idle workers steal the spinners meanwhile.
+    while running.load(Ordering::SeqCst) < workers - 1 {
+        std::thread::yield_now();
+    }
+    let out = echo_with(n, m, || stop.store(true, Ordering::SeqCst));
+    greenlet::joinall(spinners);
+    out.map(|o| o.with("skewed", 1))
+}
+
 fn echo(n: u64, m: u64) -> Result<Outcome, String> {
+    echo_with(n, m, || ())
+}
+
+/// The echo workload; `connected` runs once every client has connected, before the clock starts.
+fn echo_with(n: u64, m: u64, connected_hook: impl FnOnce()) -> Result<Outcome, String> {
     use greenlet::net::{StreamServer, TcpListener, TcpStream};
     use std::io::{Read, Write};
 
@@ -507,6 +543,7 @@ fn echo(n: u64, m: u64) -> Result<Outcome, String> {
         })
         .collect();
     connected.wait();
+    connected_hook();
     let start = Instant::now();
     go.set();
     for r in greenlet::joinall(clients) {
