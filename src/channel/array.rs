@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::time::Instant;
 
-use super::locked::{Fail, Wait};
+use super::locked::{drop_each, Fail, Wait};
 use crate::park::WaitQueue;
 
 /// Keeps `head` and `tail` on cache lines of their own.
@@ -293,9 +293,10 @@ impl<T> ArrayChan<T> {
 }
 
 impl<T> Drop for ArrayChan<T> {
+    /// Drops the messages still in the ring, one at a time: a panicking `Drop` propagates from
+    /// the last handle's drop, after the other messages are dropped too (see [`drop_each`]).
     fn drop(&mut self) {
-        // Drop the messages still in the ring.
-        while self.try_pop().is_some() {}
+        drop_each(std::iter::from_fn(|| self.try_pop()));
     }
 }
 

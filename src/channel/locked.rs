@@ -16,6 +16,7 @@
 //! `channel::array` instead (crossbeam-channel splits its flavours the same way).
 
 use std::collections::{BinaryHeap, VecDeque};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::park::{park_in, SpinLock, WaitList, Wake};
@@ -25,6 +26,8 @@ pub(crate) trait Store<T> {
     fn put(&mut self, value: T);
     fn take(&mut self) -> Option<T>;
     fn count(&self) -> usize;
+    /// Empties the store without running user code (no `Ord`), for [`drop_each`].
+    fn take_all(&mut self) -> Vec<T>;
 }
 
 impl<T> Store<T> for VecDeque<T> {
@@ -36,6 +39,9 @@ impl<T> Store<T> for VecDeque<T> {
     }
     fn count(&self) -> usize {
         self.len()
+    }
+    fn take_all(&mut self) -> Vec<T> {
+        Vec::from(std::mem::take(self))
     }
 }
 
@@ -49,6 +55,9 @@ impl<T: Ord> Store<T> for BinaryHeap<T> {
     fn count(&self) -> usize {
         self.len()
     }
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(self).into_vec()
+    }
 }
 
 impl<T> Store<T> for Vec<T> {
@@ -60,6 +69,29 @@ impl<T> Store<T> for Vec<T> {
     }
     fn count(&self) -> usize {
         self.len()
+    }
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(self)
+    }
+}
+
+/// Drops every message of `messages`, each on its own, with no lock held, like
+/// crossbeam-channel: a `Drop` that panics does not keep the others from being dropped, and does
+/// not abort the process (a second panic while the first unwinds would). The first panic
+/// resumes once every message is gone; later ones are swallowed (their hook has printed them).
+/// If the caller is already unwinding (a handle dropped during a panic), all are swallowed, since
+/// resuming from a destructor then would abort.
+pub(crate) fn drop_each<T>(messages: impl IntoIterator<Item = T>) {
+    let mut first = None;
+    for message in messages {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
+            first.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first {
+        if !std::thread::panicking() {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -127,6 +159,9 @@ impl<T, S: Store<T>> State<T, S> {
 
 pub(crate) struct LockedChan<T, S> {
     state: SpinLock<State<T, S>>,
+    /// `S::take_all`, kept here so that `Drop` needs no `Store` bound (a `Drop` impl may not add
+    /// bounds the struct lacks, and the struct has none so that queue types need none).
+    take_all: fn(&mut S) -> Vec<T>,
 }
 
 impl<T, S: Store<T>> LockedChan<T, S> {
@@ -142,6 +177,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 unfinished: 0,
                 joiners: WaitList::new(),
             }),
+            take_all: S::take_all,
         }
     }
 
@@ -300,5 +336,15 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             Wake::Unparked => true,
             Wake::TimedOut => self.state.lock().unfinished == 0,
         }
+    }
+}
+
+impl<T, S> Drop for LockedChan<T, S> {
+    /// The last handle is gone: drops what is still queued one message at a time (see
+    /// [`drop_each`]), so a message whose `Drop` panics propagates that panic from the handle's
+    /// drop instead of aborting the process while the store's own drop unwinds.
+    fn drop(&mut self) {
+        let messages = (self.take_all)(&mut self.state.lock().items);
+        drop_each(messages);
     }
 }
