@@ -166,3 +166,140 @@ fn queues_drop_every_item_and_propagate_one_panic() {
 fn a_greenlet_dropping_a_channel_of_bombs_catches_the_panic() {
     child("in_a_greenlet");
 }
+
+/// A message that counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Queues `n` counted messages, drops the receiver while the sender lives on: every message is
+/// dropped at once, and a later send hands its message back in `SendError` without keeping it.
+fn receiver_gone_frees_queued(make: fn() -> (Sender<Counted>, Receiver<Counted>), n: usize) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = make();
+    for _ in 0..n {
+        assert!(tx.try_send(Counted(drops.clone())).is_ok());
+    }
+    let rx2 = rx.clone();
+    drop(rx);
+    assert_eq!(drops.load(SeqCst), 0, "a receiver is left");
+    drop(rx2);
+    assert_eq!(
+        drops.load(SeqCst),
+        n,
+        "queued messages are dropped with the last receiver"
+    );
+    assert!(tx.is_empty());
+    let err = tx.send(Counted(drops.clone())).unwrap_err();
+    assert_eq!(drops.load(SeqCst), n, "the refused message is handed back");
+    drop(err);
+    assert_eq!(drops.load(SeqCst), n + 1);
+    assert!(tx.is_empty(), "the channel keeps nothing");
+    drop(tx);
+    assert_eq!(drops.load(SeqCst), n + 1, "nothing is dropped twice");
+}
+
+#[test]
+fn the_last_receiver_frees_the_ring() {
+    receiver_gone_frees_queued(|| bounded(16), 10);
+}
+
+#[test]
+fn the_last_receiver_frees_a_small_bounded_channel() {
+    receiver_gone_frees_queued(|| bounded(3), 3);
+}
+
+#[test]
+fn the_last_receiver_frees_a_huge_bounded_channel() {
+    receiver_gone_frees_queued(|| bounded(100_000), 10);
+}
+
+#[test]
+fn the_last_receiver_frees_an_unbounded_channel() {
+    receiver_gone_frees_queued(unbounded, 10);
+}
+
+#[test]
+fn the_last_receiver_hands_a_parked_rendezvous_sender_its_message_back() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bounded::<Counted>(0);
+    let d = drops.clone();
+    let tx2 = tx.clone();
+    // Parked in send (or, if it starts late, refused at once): either way it gets the message
+    // back.
+    let sender = greenlet::spawn(move || tx2.send(Counted(d)).unwrap_err().0);
+    greenlet::sleep(std::time::Duration::from_millis(20));
+    drop(rx);
+    let back = sender.join().unwrap();
+    assert_eq!(drops.load(SeqCst), 0);
+    drop(back);
+    assert_eq!(drops.load(SeqCst), 1);
+    let err = tx.send(Counted(drops.clone())).unwrap_err();
+    drop(err);
+    assert_eq!(drops.load(SeqCst), 2);
+}
+
+/// A message whose `Drop` parks: the last receiver drops it with no lock held, so other
+/// greenlets (here, the one that sends next) keep running meanwhile.
+struct Sleepy(Arc<AtomicUsize>);
+
+impl Drop for Sleepy {
+    fn drop(&mut self) {
+        greenlet::sleep(std::time::Duration::from_millis(2));
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn a_message_whose_drop_parks_is_dropped_by_the_last_receiver_outside_the_lock() {
+    for cap in [Some(2), Some(16), None] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = match cap {
+            Some(n) => bounded(n),
+            None => unbounded(),
+        };
+        tx.send(Sleepy(drops.clone()))
+            .unwrap_or_else(|_| panic!("send"));
+        tx.send(Sleepy(drops.clone()))
+            .unwrap_or_else(|_| panic!("send"));
+        let dropper = greenlet::spawn(move || drop(rx));
+        // The channel stays usable while the dropper parks in a message's Drop.
+        while !dropper.is_finished() {
+            assert_eq!(tx.capacity(), cap);
+            std::thread::yield_now();
+        }
+        dropper.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 2, "capacity {cap:?}");
+    }
+}
+
+#[test]
+fn a_send_racing_the_last_receivers_drop_leaves_nothing_in_the_ring() {
+    for round in 0..200 {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = bounded::<Counted>(8);
+        let d = drops.clone();
+        let sender = std::thread::spawn(move || {
+            let mut made = 0;
+            loop {
+                made += 1;
+                if let Err(e) = tx.send(Counted(d.clone())) {
+                    drop(e);
+                    return (tx, made);
+                }
+            }
+        });
+        for _ in 0..round % 7 {
+            let _ = rx.try_recv();
+        }
+        drop(rx);
+        let (tx, made) = sender.join().unwrap();
+        // The sender is still alive: whatever it sent must have been dropped already.
+        assert_eq!(drops.load(SeqCst), made, "round {round}");
+        assert!(tx.is_empty());
+    }
+}

@@ -304,13 +304,20 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
     }
 
-    /// The last receiver gone: parked senders wake up with their message (Disconnected).
+    /// The last receiver gone: parked senders wake up with their message (Disconnected), and
+    /// what is queued, which nobody can receive any more, is dropped now (after unlocking: a
+    /// message's `Drop` may park or panic; see [`drop_each`]) rather than with the last sender.
     pub(crate) fn drop_receiver(&self) {
-        let mut s = self.state.lock();
-        s.receivers_alive -= 1;
-        if s.receivers_alive == 0 {
+        let discarded = {
+            let mut s = self.state.lock();
+            s.receivers_alive -= 1;
+            if s.receivers_alive != 0 {
+                return;
+            }
             s.senders.wake_all();
-        }
+            (self.take_all)(&mut s.items)
+        };
+        drop_each(discarded);
     }
 
     /// Marks one received item done; false if none was outstanding.
