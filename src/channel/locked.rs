@@ -7,15 +7,16 @@
 //! * A successful unpark is the hand-off (see `park::waitlist`): if it fails (that waiter timed
 //!   out or was killed a moment ago), the message goes back and the next waiter is tried. So a
 //!   message is never lost, never delivered twice, and never consumed by a cancelled receiver.
-//! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a heap for `PriorityQueue`, a
-//!   stack for `LifoQueue`. Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer.
+//! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a stack for `LifoQueue`.
+//!   Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer. (No heap: ordering one runs
+//!   the user's `Ord`, which must not run under this spin lock; see `queue::priority`.)
 //!
-//! This engine serves rendezvous, small-capacity and unbounded channels and every queue: there
+//! This engine serves rendezvous, small-capacity and unbounded channels and two queues: there
 //! nearly every operation waits or wakes someone, and a direct hand-off under one lock is the
 //! cheapest way to do that. Bounded channels with room to spare use the lock-free ring of
 //! `channel::array` instead (crossbeam-channel splits its flavours the same way).
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -42,21 +43,6 @@ impl<T> Store<T> for VecDeque<T> {
     }
     fn take_all(&mut self) -> Vec<T> {
         Vec::from(std::mem::take(self))
-    }
-}
-
-impl<T: Ord> Store<T> for BinaryHeap<T> {
-    fn put(&mut self, value: T) {
-        self.push(value)
-    }
-    fn take(&mut self) -> Option<T> {
-        self.pop()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn take_all(&mut self) -> Vec<T> {
-        std::mem::take(self).into_vec()
     }
 }
 
