@@ -154,6 +154,16 @@ impl<T: Clone> AsyncResult<T> {
     }
 }
 
+/// Ready once set (see [`wait_any`](crate::wait_any)).
+impl<T: Clone> crate::wait::Sealed for AsyncResult<T> {
+    fn ready(&self) -> bool {
+        self.is_ready()
+    }
+    fn waiters(&self) -> crate::wait::Waiters<'_> {
+        crate::wait::waiters(&self.waiters)
+    }
+}
+
 impl<T: Clone> Default for AsyncResult<T> {
     fn default() -> AsyncResult<T> {
         AsyncResult::new()
