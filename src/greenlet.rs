@@ -190,6 +190,16 @@ impl<T> Drop for Greenlet<T> {
     }
 }
 
+/// Ready once the greenlet has ended (see [`wait_any`](crate::wait_any)).
+impl<T> crate::wait::Sealed for Greenlet<T> {
+    fn ready(&self) -> bool {
+        self.is_finished()
+    }
+    fn waiters(&self) -> crate::wait::Waiters<'_> {
+        crate::wait::waiters(&self.task.header.joiners)
+    }
+}
+
 impl<T> fmt::Debug for Greenlet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greenlet")

@@ -180,6 +180,7 @@ mod scope;
 mod sleep;
 mod stats;
 mod timeout;
+mod wait;
 
 pub mod channel;
 pub mod fs;
@@ -202,6 +203,7 @@ pub use crate::scope::{scope, Scope, ScopedGreenlet};
 pub use crate::sleep::{sleep, yield_now};
 pub use crate::stats::{stats, Stats};
 pub use crate::timeout::{with_timeout, Timeout};
+pub use crate::wait::{iwait, wait_any, wait_any_timeout, Waitable};
 
 /// The README's examples, run as doc tests so that they stay true.
 #[cfg(doctest)]

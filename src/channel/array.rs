@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::time::Instant;
 
-use super::locked::{Fail, Wait};
+use super::locked::{drop_each, Fail, Wait};
 use crate::park::WaitQueue;
 
 /// Keeps `head` and `tail` on cache lines of their own.
@@ -173,7 +173,7 @@ impl<T> ArrayChan<T> {
         }
         let value = match self.try_push(value) {
             Ok(()) => {
-                self.receivers_waiting.notify_one();
+                self.pushed();
                 return Ok(());
             }
             Err(v) => v,
@@ -198,12 +198,25 @@ impl<T> ArrayChan<T> {
         });
         match pending {
             None => {
-                self.receivers_waiting.notify_one();
+                self.pushed();
                 Ok(())
             }
             Some(v) if disconnected => Err((v, Fail::Disconnected)),
             Some(v) => Err((v, Fail::Timeout)),
         }
+    }
+
+    /// After a successful push: wakes a waiting receiver. If the last receiver went while this
+    /// sender pushed (it checked `receivers_alive` before), nobody will take the message: drop
+    /// it, with whatever else is left, as `drop_receiver` does. Both sides read or write
+    /// `receivers_alive` and the ring's positions with SeqCst operations, so either this load
+    /// sees 0 or that discard finds the message.
+    fn pushed(&self) {
+        if self.receivers_alive.load(SeqCst) == 0 {
+            self.discard_all();
+            return;
+        }
+        self.receivers_waiting.notify_one();
     }
 
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
@@ -285,17 +298,29 @@ impl<T> ArrayChan<T> {
         }
     }
 
+    /// The last receiver gone: waiting senders wake up and fail, and the messages in the ring,
+    /// which nobody can receive any more, are dropped now rather than with the last sender
+    /// (like crossbeam's `discard_all_messages`).
     pub(crate) fn drop_receiver(&self) {
         if self.receivers_alive.fetch_sub(1, SeqCst) == 1 {
             self.senders_waiting.notify_all();
+            self.discard_all();
         }
+    }
+
+    /// Drops every message in the ring (see [`drop_each`]). `try_pop` waits out a push in
+    /// progress, so a sender that claimed a slot before this began has its message dropped here.
+    /// One that pushes after it sees `receivers_alive == 0` and discards again (see `send`).
+    fn discard_all(&self) {
+        drop_each(std::iter::from_fn(|| self.try_pop()));
     }
 }
 
 impl<T> Drop for ArrayChan<T> {
+    /// Drops the messages still in the ring, one at a time: a panicking `Drop` propagates from
+    /// the last handle's drop, after the other messages are dropped too (see [`drop_each`]).
     fn drop(&mut self) {
-        // Drop the messages still in the ring.
-        while self.try_pop().is_some() {}
+        drop_each(std::iter::from_fn(|| self.try_pop()));
     }
 }
 

@@ -7,15 +7,17 @@
 //! * A successful unpark is the hand-off (see `park::waitlist`): if it fails (that waiter timed
 //!   out or was killed a moment ago), the message goes back and the next waiter is tried. So a
 //!   message is never lost, never delivered twice, and never consumed by a cancelled receiver.
-//! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a heap for `PriorityQueue`, a
-//!   stack for `LifoQueue`. Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer.
+//! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a stack for `LifoQueue`.
+//!   Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer. (No heap: ordering one runs
+//!   the user's `Ord`, which must not run under this spin lock; see `queue::priority`.)
 //!
-//! This engine serves rendezvous, small-capacity and unbounded channels and every queue: there
+//! This engine serves rendezvous, small-capacity and unbounded channels and two queues: there
 //! nearly every operation waits or wakes someone, and a direct hand-off under one lock is the
 //! cheapest way to do that. Bounded channels with room to spare use the lock-free ring of
 //! `channel::array` instead (crossbeam-channel splits its flavours the same way).
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::park::{park_in, SpinLock, WaitList, Wake};
@@ -25,6 +27,8 @@ pub(crate) trait Store<T> {
     fn put(&mut self, value: T);
     fn take(&mut self) -> Option<T>;
     fn count(&self) -> usize;
+    /// Empties the store without running user code (no `Ord`), for [`drop_each`].
+    fn take_all(&mut self) -> Vec<T>;
 }
 
 impl<T> Store<T> for VecDeque<T> {
@@ -37,17 +41,8 @@ impl<T> Store<T> for VecDeque<T> {
     fn count(&self) -> usize {
         self.len()
     }
-}
-
-impl<T: Ord> Store<T> for BinaryHeap<T> {
-    fn put(&mut self, value: T) {
-        self.push(value)
-    }
-    fn take(&mut self) -> Option<T> {
-        self.pop()
-    }
-    fn count(&self) -> usize {
-        self.len()
+    fn take_all(&mut self) -> Vec<T> {
+        Vec::from(std::mem::take(self))
     }
 }
 
@@ -60,6 +55,29 @@ impl<T> Store<T> for Vec<T> {
     }
     fn count(&self) -> usize {
         self.len()
+    }
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(self)
+    }
+}
+
+/// Drops every message of `messages`, each on its own, with no lock held, like
+/// crossbeam-channel: a `Drop` that panics does not keep the others from being dropped, and does
+/// not abort the process (a second panic while the first unwinds would). The first panic
+/// resumes once every message is gone; later ones are swallowed (their hook has printed them).
+/// If the caller is already unwinding (a handle dropped during a panic), all are swallowed, since
+/// resuming from a destructor then would abort.
+pub(crate) fn drop_each<T>(messages: impl IntoIterator<Item = T>) {
+    let mut first = None;
+    for message in messages {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
+            first.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first {
+        if !std::thread::panicking() {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -127,6 +145,9 @@ impl<T, S: Store<T>> State<T, S> {
 
 pub(crate) struct LockedChan<T, S> {
     state: SpinLock<State<T, S>>,
+    /// `S::take_all`, kept here so that `Drop` needs no `Store` bound (a `Drop` impl may not add
+    /// bounds the struct lacks, and the struct has none so that queue types need none).
+    take_all: fn(&mut S) -> Vec<T>,
 }
 
 impl<T, S: Store<T>> LockedChan<T, S> {
@@ -142,6 +163,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 unfinished: 0,
                 joiners: WaitList::new(),
             }),
+            take_all: S::take_all,
         }
     }
 
@@ -268,13 +290,20 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
     }
 
-    /// The last receiver gone: parked senders wake up with their message (Disconnected).
+    /// The last receiver gone: parked senders wake up with their message (Disconnected), and
+    /// what is queued, which nobody can receive any more, is dropped now (after unlocking: a
+    /// message's `Drop` may park or panic; see [`drop_each`]) rather than with the last sender.
     pub(crate) fn drop_receiver(&self) {
-        let mut s = self.state.lock();
-        s.receivers_alive -= 1;
-        if s.receivers_alive == 0 {
+        let discarded = {
+            let mut s = self.state.lock();
+            s.receivers_alive -= 1;
+            if s.receivers_alive != 0 {
+                return;
+            }
             s.senders.wake_all();
-        }
+            (self.take_all)(&mut s.items)
+        };
+        drop_each(discarded);
     }
 
     /// Marks one received item done; false if none was outstanding.
@@ -300,5 +329,15 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             Wake::Unparked => true,
             Wake::TimedOut => self.state.lock().unfinished == 0,
         }
+    }
+}
+
+impl<T, S> Drop for LockedChan<T, S> {
+    /// The last handle is gone: drops what is still queued one message at a time (see
+    /// [`drop_each`]), so a message whose `Drop` panics propagates that panic from the handle's
+    /// drop instead of aborting the process while the store's own drop unwinds.
+    fn drop(&mut self) {
+        let messages = (self.take_all)(&mut self.state.lock().items);
+        drop_each(messages);
     }
 }

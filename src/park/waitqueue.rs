@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::spinlock::SpinLock;
 use super::waitlist::WaitList;
-use super::{prepare, Wake};
+use super::{prepare, Unparker, Wake};
 
 pub(crate) struct WaitQueue {
     waiters: SpinLock<WaitList>,
@@ -92,8 +92,28 @@ impl WaitQueue {
     }
 }
 
+impl WaitQueue {
+    /// Registers `unparker` to be fired by the next notification, for a waiter that waits on
+    /// several queues at once with one park (`crate::wait`). Dropping the result withdraws it.
+    /// The SeqCst fence inside makes the caller's re-check of its condition, after this returns,
+    /// see any change whose notification missed the registration (as in `wait_until`).
+    pub(crate) fn register(&self, unparker: Unparker) -> Registration<'_> {
+        let ticket = {
+            let mut w = self.waiters.lock();
+            let ticket = w.push(unparker, ());
+            self.nonempty.store(true, SeqCst);
+            ticket
+        };
+        fence(SeqCst);
+        Registration {
+            queue: self,
+            ticket,
+        }
+    }
+}
+
 /// A queued waiter; dropping it takes the waiter out of the queue if it is still there.
-struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     queue: &'a WaitQueue,
     ticket: u64,
 }

@@ -26,15 +26,20 @@
 //! consumer.kill();
 //! ```
 //!
-//! All of them are built on the channel engine: direct hand-off to a parked getter, and a
-//! parked putter's item moves into the queue as soon as there is room.
+//! `Queue` and `LifoQueue` are built on the channel engine: direct hand-off to a parked getter,
+//! and a parked putter's item moves into the queue as soon as there is room. `PriorityQueue`
+//! keeps its heap apart, under a lock that parks, because ordering it runs the user's `Ord`
+//! (see `priority`).
 
-use std::collections::{BinaryHeap, VecDeque};
+mod priority;
+
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channel::locked::{Fail, LockedChan, Store, Wait};
+use priority::Heap;
 
 fn deadline(timeout: Duration) -> Wait {
     Wait::Until(crate::deadline::after(timeout))
@@ -53,10 +58,10 @@ struct Inner<T, S> {
     chan: Arc<LockedChan<T, S>>,
 }
 
-impl<T, S: Store<T>> Inner<T, S> {
-    fn new(store: S, cap: Option<usize>) -> Self {
+impl<T, S: Store<T> + Default> Inner<T, S> {
+    fn new(cap: Option<usize>) -> Self {
         Inner {
-            chan: Arc::new(LockedChan::new(store, cap)),
+            chan: Arc::new(LockedChan::new(S::default(), cap)),
         }
     }
 
@@ -85,20 +90,37 @@ impl<T, S: Store<T>> Inner<T, S> {
         }
     }
 
-    fn task_done(&self) {
-        assert!(
-            self.chan.task_done(),
-            "task_done() called more times than there were items put in the queue"
-        );
+    fn task_done(&self) -> bool {
+        self.chan.task_done()
+    }
+
+    fn join(&self, deadline: Option<std::time::Instant>) -> bool {
+        self.chan.join(deadline)
+    }
+
+    fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        self.chan.capacity()
+    }
+}
+
+impl<T, S> Clone for Inner<T, S> {
+    fn clone(&self) -> Self {
+        Inner {
+            chan: self.chan.clone(),
+        }
     }
 }
 
 /// Generates the identical API of the three queue types.
 macro_rules! queue_type {
-    ($(#[$doc:meta])* $name:ident, $store:ty, [$($bound:tt)*], $example:literal) => {
+    ($(#[$doc:meta])* $name:ident, $inner:ty, [$($bound:tt)*], $example:literal) => {
         $(#[$doc])*
         pub struct $name<T> {
-            inner: Inner<T, $store>,
+            inner: $inner,
         }
 
         impl<T: $($bound)*> $name<T> {
@@ -112,7 +134,7 @@ macro_rules! queue_type {
             /// assert_eq!(q.len(), 1000);
             /// ```
             pub fn unbounded() -> Self {
-                $name { inner: Inner::new(<$store>::new(), None) }
+                $name { inner: <$inner>::new(None) }
             }
 
             /// A queue holding at most `n` items: `put` waits while it is full.
@@ -125,7 +147,7 @@ macro_rules! queue_type {
             /// assert_eq!(q.capacity(), Some(2));
             /// ```
             pub fn bounded(n: usize) -> Self {
-                $name { inner: Inner::new(<$store>::new(), Some(check_capacity(n))) }
+                $name { inner: <$inner>::new(Some(check_capacity(n))) }
             }
 
             /// Puts an item, waiting while the queue is full.
@@ -208,7 +230,10 @@ macro_rules! queue_type {
             /// q.join(); // returns at once: nothing outstanding
             /// ```
             pub fn task_done(&self) {
-                self.inner.task_done()
+                assert!(
+                    self.inner.task_done(),
+                    "task_done() called more times than there were items put in the queue"
+                );
             }
 
             /// Waits until every item put has been marked done with `task_done`.
@@ -227,7 +252,7 @@ macro_rules! queue_type {
             /// assert!(q.is_empty());
             /// ```
             pub fn join(&self) {
-                self.inner.chan.join(None);
+                self.inner.join(None);
             }
 
             /// Like [`join`](Self::join), for at most `timeout`; true when all were done.
@@ -239,7 +264,7 @@ macro_rules! queue_type {
             /// assert!(!q.join_timeout(Duration::from_millis(2)));
             /// ```
             pub fn join_timeout(&self, timeout: Duration) -> bool {
-                self.inner.chan.join(crate::deadline::after(timeout))
+                self.inner.join(crate::deadline::after(timeout))
             }
 
             /// How many items are queued.
@@ -251,7 +276,7 @@ macro_rules! queue_type {
             /// assert_eq!(q.len(), 2);
             /// ```
             pub fn len(&self) -> usize {
-                self.inner.chan.len()
+                self.inner.len()
             }
 
             /// Whether no item is queued.
@@ -282,14 +307,14 @@ macro_rules! queue_type {
             #[doc = concat!("assert_eq!(greenlet::queue::", stringify!($name), "::<u8>::unbounded().capacity(), None);")]
             /// ```
             pub fn capacity(&self) -> Option<usize> {
-                self.inner.chan.capacity()
+                self.inner.capacity()
             }
         }
 
         impl<T> Clone for $name<T> {
             /// Another handle to the same queue.
             fn clone(&self) -> Self {
-                $name { inner: Inner { chan: self.inner.chan.clone() } }
+                $name { inner: self.inner.clone() }
             }
         }
 
@@ -313,7 +338,7 @@ macro_rules! queue_type {
 queue_type!(
     /// A first-in, first-out queue shared between greenlets, like `gevent.queue.Queue`.
     Queue,
-    VecDeque<T>,
+    Inner<T, VecDeque<T>>,
     [Sized],
     "\n```\nlet q = greenlet::queue::Queue::unbounded();\nq.put(1);\nq.put(2);\nassert_eq!((q.get(), q.get()), (1, 2));\n```"
 );
@@ -322,8 +347,12 @@ queue_type!(
     /// A queue that gives the greatest item first (like `BinaryHeap`), like
     /// `gevent.queue.PriorityQueue` with the order reversed to Rust's max-heap convention: wrap
     /// items in `std::cmp::Reverse` for smallest-first.
+    ///
+    /// The items' `Ord` runs under a lock that parks, never under a spin lock: it may block. If
+    /// it panics, the panic propagates from `put` (the item stays queued) or `get` (the item
+    /// being taken is dropped; call `task_done` for it if you `join`), and the queue stays usable.
     PriorityQueue,
-    BinaryHeap<T>,
+    Heap<T>,
     [Ord],
     "\n```\nlet q = greenlet::queue::PriorityQueue::unbounded();\nfor p in [3, 9, 1] {\n    q.put(p);\n}\nassert_eq!((q.get(), q.get(), q.get()), (9, 3, 1));\n```"
 );
@@ -331,7 +360,7 @@ queue_type!(
 queue_type!(
     /// A last-in, first-out queue (a stack), like `gevent.queue.LifoQueue`.
     LifoQueue,
-    Vec<T>,
+    Inner<T, Vec<T>>,
     [Sized],
     "\n```\nlet q = greenlet::queue::LifoQueue::unbounded();\nq.put(1);\nq.put(2);\nassert_eq!((q.get(), q.get()), (2, 1));\n```"
 );

@@ -1,13 +1,28 @@
 //! [`AsyncResult`]: a value set once, waited for by many.
+//!
+//! The protocol: `set` stores the value under [`Mutex`] (this crate's, which parks), then raises
+//! `ready` and wakes the [`WaitQueue`]. A getter waits on the queue until `ready`, then copies the
+//! value under the same mutex.
+//!
+//! Why a greenlet-aware mutex and not the spin lock of the other primitives: copying the value
+//! runs the user's `Clone`, which may park (a clone that takes a lock, or sleeps) or panic, and no
+//! user code may run under a spin lock (a greenlet parked holding one wedges every greenlet that
+//! spins on it, on a single worker for ever). Under [`Mutex`] a clone that parks only makes other
+//! getters park too, and one that panics unlocks it on the way out; the value, read through `&T`,
+//! is left as it was. The clones must still take turns, not run at once: `AsyncResult<T>` is
+//! `Sync` for every `T: Send`, so `T` need not be `Sync`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use crate::park::{park_in, SpinLock, WaitList, Wake};
+use crate::park::WaitQueue;
+use crate::sync::Mutex;
 
 /// A write-once value that greenlets wait for, like `gevent.event.AsyncResult`.
 ///
 /// The first [`set`](AsyncResult::set) wins and wakes every waiter; later ones are ignored.
+/// Getters receive clones; the value's `Clone` may block (it runs under no internal spin lock).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -22,16 +37,11 @@ use crate::park::{park_in, SpinLock, WaitList, Wake};
 /// assert_eq!(result.try_get(), Some("first"));
 /// ```
 pub struct AsyncResult<T: Clone> {
-    state: SpinLock<State<T>>,
-}
-
-struct State<T> {
-    value: Option<T>,
-    waiters: WaitList,
-}
-
-fn waiters<T>(s: &mut State<T>) -> &mut WaitList {
-    &mut s.waiters
+    /// The value once set; clones are made under this lock (see the module docs).
+    value: Mutex<Option<T>>,
+    /// Whether `value` is set: what waiters wait for.
+    ready: AtomicBool,
+    waiters: WaitQueue,
 }
 
 impl<T: Clone> AsyncResult<T> {
@@ -43,10 +53,9 @@ impl<T: Clone> AsyncResult<T> {
     /// ```
     pub const fn new() -> AsyncResult<T> {
         AsyncResult {
-            state: SpinLock::new(State {
-                value: None,
-                waiters: WaitList::new(),
-            }),
+            value: Mutex::new(None),
+            ready: AtomicBool::new(false),
+            waiters: WaitQueue::new(),
         }
     }
 
@@ -59,10 +68,22 @@ impl<T: Clone> AsyncResult<T> {
     /// assert_eq!(r.get(), "first");
     /// ```
     pub fn set(&self, value: T) {
-        let mut s = self.state.lock();
-        if s.value.is_none() {
-            s.value = Some(value);
-            s.waiters.wake_all();
+        let refused = {
+            let mut slot = self.value.lock();
+            if slot.is_some() {
+                Some(value)
+            } else {
+                *slot = Some(value);
+                None
+            }
+        };
+        match refused {
+            // Dropped with no lock held: its Drop is user code too.
+            Some(value) => drop(value),
+            None => {
+                self.ready.store(true, SeqCst);
+                self.waiters.notify_all();
+            }
         }
     }
 
@@ -80,7 +101,8 @@ impl<T: Clone> AsyncResult<T> {
             .expect("waiting without a deadline ends with a value")
     }
 
-    /// Waits at most `timeout` for the value.
+    /// Waits at most `timeout` for the value. (The timeout bounds the wait for the value to be
+    /// set; making the copy may then wait for other getters' `Clone`s to finish.)
     ///
     /// ```
     /// use std::time::Duration;
@@ -92,16 +114,19 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
-        let s = self.state.lock();
-        if let Some(v) = &s.value {
-            return Some(v.clone());
+        if !self.waiters.wait_until(deadline, || self.is_ready()) {
+            return None;
         }
-        match park_in(&self.state, s, waiters, (), deadline) {
-            Wake::Unparked | Wake::TimedOut => self.state.lock().value.clone(),
-        }
+        self.copy()
     }
 
-    /// The value if it is set.
+    /// A clone of the value, made under the value's mutex (see the module docs).
+    fn copy(&self) -> Option<T> {
+        self.value.lock().as_ref().cloned()
+    }
+
+    /// The value if it is set. Does not wait for the value; it may wait for another getter's
+    /// `Clone` of it to finish.
     ///
     /// ```
     /// let r = greenlet::sync::AsyncResult::new();
@@ -110,7 +135,10 @@ impl<T: Clone> AsyncResult<T> {
     /// assert_eq!(r.try_get(), Some('x'));
     /// ```
     pub fn try_get(&self) -> Option<T> {
-        self.state.lock().value.clone()
+        if !self.is_ready() {
+            return None;
+        }
+        self.copy()
     }
 
     /// Whether the value is set.
@@ -122,7 +150,17 @@ impl<T: Clone> AsyncResult<T> {
     /// assert!(r.is_ready());
     /// ```
     pub fn is_ready(&self) -> bool {
-        self.state.lock().value.is_some()
+        self.ready.load(SeqCst)
+    }
+}
+
+/// Ready once set (see [`wait_any`](crate::wait_any)).
+impl<T: Clone> crate::wait::Sealed for AsyncResult<T> {
+    fn ready(&self) -> bool {
+        self.is_ready()
+    }
+    fn waiters(&self) -> crate::wait::Waiters<'_> {
+        crate::wait::waiters(&self.waiters)
     }
 }
 

@@ -145,6 +145,16 @@ impl Event {
     }
 }
 
+/// Ready while set (see [`wait_any`](crate::wait_any)).
+impl crate::wait::Sealed for Event {
+    fn ready(&self) -> bool {
+        self.is_set()
+    }
+    fn waiters(&self) -> crate::wait::Waiters<'_> {
+        crate::wait::waiters(&self.waiters)
+    }
+}
+
 impl Default for Event {
     fn default() -> Event {
         Event::new()
