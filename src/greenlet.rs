@@ -192,7 +192,7 @@ impl<T> Drop for Greenlet<T> {
 
 /// Ready once the greenlet has ended (see [`wait_any`](crate::wait_any)).
 impl<T> crate::wait::Sealed for Greenlet<T> {
-    fn ready(&self) -> bool {
+    fn ready_since(&self, _: u64) -> bool {
         self.is_finished()
     }
     fn waiters(&self) -> crate::wait::Waiters<'_> {

@@ -3,8 +3,8 @@
 //!
 //! # The protocol
 //!
-//! Every waitable has a level condition (finished, set) and a [`WaitQueue`] that is notified,
-//! with `notify_all`, after the condition becomes true. A multi-waiter checks every condition;
+//! Every waitable has a condition (finished; set, or set since the wait began) and a
+//! [`WaitQueue`] that is notified, with `notify_all`, after the condition becomes true. A multi-waiter checks every condition;
 //! if none holds it begins one park and registers an unparker for it on *every* object's queue
 //! (each registration ends with a SeqCst fence), checks again, and parks. Whichever object
 //! notifies first ends the park; the other unparkers then fail their CAS and are harmless. On
@@ -21,8 +21,12 @@ use std::time::{Duration, Instant};
 use crate::park::{self, WaitQueue, Wake};
 
 /// Something [`wait_any`] and [`iwait`] can wait for: a [`Greenlet`](crate::Greenlet) (ready
-/// when finished), a [`sync::Event`](crate::sync::Event) (ready while set) or a
+/// when finished), a [`sync::Event`](crate::sync::Event) (ready when set) or a
 /// [`sync::AsyncResult`](crate::sync::AsyncResult) (ready once set).
+///
+/// An event counts as ready if it was set at any moment since the wait began (since
+/// [`iwait`] was called, for that iterator), even if cleared again before the waiter ran, as
+/// [`Event::wait`](crate::sync::Event::wait) does.
 ///
 /// Sealed: the crate implements it for these types only.
 ///
@@ -40,8 +44,12 @@ impl<W: sealed::Sealed + ?Sized> Waitable for W {}
 pub(crate) mod sealed {
     /// The hooks of a [`Waitable`](super::Waitable).
     pub trait Sealed {
-        /// Whether the condition holds now.
-        fn ready(&self) -> bool;
+        /// A snapshot of the state, taken when a wait begins (see `ready_since`).
+        fn mark(&self) -> u64 {
+            0
+        }
+        /// Whether the condition holds now, or held at some moment after `mark` was taken.
+        fn ready_since(&self, mark: u64) -> bool;
         /// The queue notified (with `notify_all`) after the condition becomes true.
         fn waiters(&self) -> Waiters<'_>;
     }
@@ -75,7 +83,9 @@ pub fn wait_any(objects: &[&dyn Waitable]) -> usize {
         !objects.is_empty(),
         "wait_any: no objects to wait for (an empty slice would wait for ever)"
     );
-    wait_first(objects, &|_| true, None).expect("waiting without a deadline ends with an index")
+    let marks = marks(objects);
+    wait_first(objects, &marks, &|_| true, None)
+        .expect("waiting without a deadline ends with an index")
 }
 
 /// [`wait_any`] for at most `timeout`: `None` if nothing was ready by then. An empty slice
@@ -90,7 +100,8 @@ pub fn wait_any(objects: &[&dyn Waitable]) -> usize {
 /// ```
 #[track_caller]
 pub fn wait_any_timeout(objects: &[&dyn Waitable], timeout: Duration) -> Option<usize> {
-    wait_first(objects, &|_| true, crate::deadline::after(timeout))
+    let marks = marks(objects);
+    wait_first(objects, &marks, &|_| true, crate::deadline::after(timeout))
 }
 
 /// The indices of `objects` in the order they become ready, each once; the iterator ends when
@@ -113,6 +124,7 @@ pub fn wait_any_timeout(objects: &[&dyn Waitable], timeout: Duration) -> Option<
 pub fn iwait<'a>(objects: &'a [&'a dyn Waitable]) -> impl Iterator<Item = usize> + 'a {
     IWait {
         objects,
+        marks: marks(objects),
         yielded: vec![false; objects.len()],
         left: objects.len(),
     }
@@ -121,6 +133,8 @@ pub fn iwait<'a>(objects: &'a [&'a dyn Waitable]) -> impl Iterator<Item = usize>
 /// The iterator behind [`iwait`].
 struct IWait<'a> {
     objects: &'a [&'a dyn Waitable],
+    /// Each object's state when `iwait` was called.
+    marks: Vec<u64>,
     yielded: Vec<bool>,
     left: usize,
 }
@@ -134,7 +148,7 @@ impl Iterator for IWait<'_> {
             return None;
         }
         let yielded = &self.yielded;
-        let i = wait_first(self.objects, &|i| !yielded[i], None)?;
+        let i = wait_first(self.objects, &self.marks, &|i| !yielded[i], None)?;
         self.yielded[i] = true;
         self.left -= 1;
         Some(i)
@@ -145,20 +159,30 @@ impl Iterator for IWait<'_> {
     }
 }
 
+/// Each object's state as a wait begins.
+fn marks(objects: &[&dyn Waitable]) -> Vec<u64> {
+    objects.iter().map(|o| o.mark()).collect()
+}
+
 /// The lowest index of a ready object among those `wanted`.
-fn first_ready(objects: &[&dyn Waitable], wanted: &dyn Fn(usize) -> bool) -> Option<usize> {
-    (0..objects.len()).find(|&i| wanted(i) && objects[i].ready())
+fn first_ready(
+    objects: &[&dyn Waitable],
+    marks: &[u64],
+    wanted: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    (0..objects.len()).find(|&i| wanted(i) && objects[i].ready_since(marks[i]))
 }
 
 /// Waits until an object among those `wanted` is ready, or `deadline` passes (`None`).
 #[track_caller]
 fn wait_first(
     objects: &[&dyn Waitable],
+    marks: &[u64],
     wanted: &dyn Fn(usize) -> bool,
     deadline: Option<Instant>,
 ) -> Option<usize> {
     loop {
-        if let Some(i) = first_ready(objects, wanted) {
+        if let Some(i) = first_ready(objects, marks, wanted) {
             return Some(i);
         }
         let parker = park::prepare_for(&"wait_any");
@@ -167,13 +191,13 @@ fn wait_first(
             .filter(|&i| wanted(i))
             .map(|i| objects[i].waiters().0.register(parker.unparker()))
             .collect();
-        if let Some(i) = first_ready(objects, wanted) {
+        if let Some(i) = first_ready(objects, marks, wanted) {
             return Some(i); // the parker, dropped unused, is retired
         }
         let wake = parker.park(deadline);
         drop(registrations);
         if wake == Wake::TimedOut {
-            return first_ready(objects, wanted);
+            return first_ready(objects, marks, wanted);
         }
     }
 }

@@ -126,6 +126,25 @@ fn scenario() {
             let r = greenlet::spawn(|| channel_case(unbounded, false)).join();
             r.expect("the panic was caught inside the greenlet");
         }
+        "during_unwind" => {
+            // The last handle dropped while another panic unwinds: the bombs' panics are
+            // swallowed (resuming one from a destructor now would abort), all are dropped.
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (tx, rx) = unbounded();
+            for _ in 0..BOMBS {
+                tx.send(Bomb {
+                    drops: drops.clone(),
+                })
+                .unwrap_or_else(|_| panic!("send failed"));
+            }
+            drop(tx);
+            let r = catch_unwind(AssertUnwindSafe(move || {
+                let _rx = rx;
+                panic!("outer");
+            }));
+            assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"outer"));
+            assert_eq!(drops.load(SeqCst), BOMBS);
+        }
         other => panic!("unknown scenario {other}"),
     }
     println!("scenario-ok");
@@ -160,6 +179,11 @@ fn queues_drop_every_item_and_propagate_one_panic() {
     child("queue");
     child("priority_queue");
     child("lifo_queue");
+}
+
+#[test]
+fn a_channel_of_bombs_dropped_during_another_panic_does_not_abort() {
+    child("during_unwind");
 }
 
 #[test]

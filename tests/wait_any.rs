@@ -205,3 +205,27 @@ fn no_wake_up_is_lost_between_threads_and_greenlets() {
         assert_eq!(wait_any(&[&*a, &*b]), round % 2, "round {round}");
     }
 }
+
+#[test]
+fn an_event_set_and_cleared_before_the_waiter_runs_still_counts() {
+    one_worker();
+    let event = Arc::new(Event::new());
+    let never = Arc::new(Event::new());
+    let (e, n) = (event.clone(), never.clone());
+    let waiter = spawn(move || wait_any(&[&*n, &*e]));
+    sleep(Duration::from_millis(10)); // the waiter parks
+    let e = event.clone();
+    // On the one worker, the waiter cannot run between these two calls.
+    spawn(move || {
+        e.set();
+        e.clear();
+    })
+    .join()
+    .unwrap();
+    assert!(
+        waiter.wait_timeout(Duration::from_secs(20)),
+        "the set was missed"
+    );
+    assert_eq!(waiter.join().unwrap(), 1);
+    assert!(!event.is_set());
+}

@@ -156,7 +156,7 @@ impl<T: Clone> AsyncResult<T> {
 
 /// Ready once set (see [`wait_any`](crate::wait_any)).
 impl<T: Clone> crate::wait::Sealed for AsyncResult<T> {
-    fn ready(&self) -> bool {
+    fn ready_since(&self, _: u64) -> bool {
         self.is_ready()
     }
     fn waiters(&self) -> crate::wait::Waiters<'_> {

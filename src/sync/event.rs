@@ -145,10 +145,14 @@ impl Event {
     }
 }
 
-/// Ready while set (see [`wait_any`](crate::wait_any)).
+/// Ready while set, or once set since the wait began (see [`wait_any`](crate::wait_any)).
 impl crate::wait::Sealed for Event {
-    fn ready(&self) -> bool {
-        self.is_set()
+    fn mark(&self) -> u64 {
+        self.state.load(SeqCst)
+    }
+    fn ready_since(&self, mark: u64) -> bool {
+        let now = self.state.load(SeqCst);
+        now & 1 == 1 || now >> 1 != mark >> 1
     }
     fn waiters(&self) -> crate::wait::Waiters<'_> {
         crate::wait::waiters(&self.waiters)
