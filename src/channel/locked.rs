@@ -286,7 +286,9 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         let mut s = self.state.lock();
         s.senders_alive -= 1;
         if s.senders_alive == 0 {
-            s.receivers.wake_all();
+            let receivers = s.receivers.wake_all();
+            drop(s);
+            drop(receivers); // after the lock
         }
     }
 
@@ -300,9 +302,11 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             if s.receivers_alive != 0 {
                 return;
             }
-            s.senders.wake_all();
-            (self.take_all)(&mut s.items)
+            let senders = s.senders.wake_all();
+            ((self.take_all)(&mut s.items), senders)
         };
+        let (discarded, senders) = discarded;
+        drop(senders); // after the lock
         drop_each(discarded);
     }
 
@@ -314,7 +318,9 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
         s.unfinished -= 1;
         if s.unfinished == 0 {
-            s.joiners.wake_all();
+            let joiners = s.joiners.wake_all();
+            drop(s);
+            drop(joiners); // after the lock
         }
         true
     }

@@ -18,7 +18,20 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::spinlock::{SpinGuard, SpinLock};
-use super::{prepare, Unparker, Wake};
+use super::{prepare, Unparker, Wake, Wakeup};
+
+/// Wake-ups claimed under a primitive's lock ([`WaitList::wake_all`]); dropping them, after the
+/// lock, makes their contexts run again. Like tokio's `WakeList` and parking_lot's unpark-after-
+/// unlock: a lock is never held across a wake (a queue push on another worker, a futex call).
+#[must_use = "the claimed waiters wake when this is dropped: drop it after unlocking"]
+pub(crate) struct Wakeups(Vec<Wakeup>);
+
+impl Wakeups {
+    /// How many waiters were still parked (and are woken by dropping this).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 /// Parked waiters in FIFO order. Lives inside the primitive's [`SpinLock`].
 pub(crate) struct WaitList<P = ()> {
@@ -76,24 +89,29 @@ impl<P> WaitList<P> {
         self.entries.len()
     }
 
-    /// Wakes the first waiter that is still parked (each one popped on the way); true if one was.
-    pub(crate) fn wake_one(&mut self) -> bool {
+    /// Claims the first waiter that is still parked (each one popped on the way): its park has
+    /// ended, and it runs again when the returned [`Wakeup`] is dropped, which the caller does
+    /// after unlocking (the wake may queue a greenlet on another worker or make a syscall).
+    /// `None` if no waiter was still parked.
+    pub(crate) fn wake_one(&mut self) -> Option<Wakeup> {
         while let Some(w) = self.pop() {
-            if w.unparker.unpark() {
-                return true;
+            if let Some(wakeup) = w.unparker.claim() {
+                return Some(wakeup);
             }
         }
-        false
+        None
     }
 
-    /// Wakes every waiter; returns how many were still parked.
-    pub(crate) fn wake_all(&mut self) -> usize {
+    /// Claims every waiter still parked; they run again when the returned wake-ups are
+    /// dropped, after the caller unlocks (see [`wake_one`](WaitList::wake_one)).
+    pub(crate) fn wake_all(&mut self) -> Wakeups {
         // Drained in place: the buffer stays for the next waiters (no allocation per wait).
-        self.entries
-            .drain(..)
-            .map(|w| w.unparker.unpark())
-            .filter(|&woken| woken)
-            .count()
+        Wakeups(
+            self.entries
+                .drain(..)
+                .filter_map(|w| w.unparker.claim())
+                .collect(),
+        )
     }
 }
 

@@ -72,10 +72,14 @@ impl WaitQueue {
         if !self.nonempty.load(SeqCst) {
             return false;
         }
-        let mut w = self.waiters.lock();
-        let woke = w.wake_one();
-        self.nonempty.store(!w.is_empty(), SeqCst);
-        woke
+        let wakeup = {
+            let mut w = self.waiters.lock();
+            let wakeup = w.wake_one();
+            self.nonempty.store(!w.is_empty(), SeqCst);
+            wakeup
+        };
+        // Dropped after the lock: the waiter runs again.
+        wakeup.is_some()
     }
 
     /// Wakes every waiter; returns how many were still parked.
@@ -84,11 +88,14 @@ impl WaitQueue {
         if !self.nonempty.load(SeqCst) {
             return 0;
         }
-        let mut w = self.waiters.lock();
-        self.nonempty.store(false, SeqCst);
-        // Under the lock, so that tickets keep increasing (a late Registration must never
-        // match a newer waiter).
-        w.wake_all()
+        let wakeups = {
+            let mut w = self.waiters.lock();
+            self.nonempty.store(false, SeqCst);
+            // Claimed under the lock, so that tickets keep increasing (a late Registration must
+            // never match a newer waiter); woken after it.
+            w.wake_all()
+        };
+        wakeups.len()
     }
 }
 

@@ -162,7 +162,9 @@ impl<T> Heap<T> {
         }
         t.unfinished -= 1;
         if t.unfinished == 0 {
-            t.joiners.wake_all();
+            let joiners = t.joiners.wake_all();
+            drop(t);
+            drop(joiners); // after the lock
         }
         true
     }

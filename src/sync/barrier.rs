@@ -119,7 +119,9 @@ impl Barrier {
         if s.arrived >= self.n {
             s.arrived = 0;
             s.generation += 1;
-            s.waiters.wake_all();
+            let round = s.waiters.wake_all();
+            drop(s);
+            drop(round); // the round's other parties run again, after the lock
             return Some(BarrierWaitResult(true));
         }
         let mut leave = Leave {

@@ -172,7 +172,8 @@ impl Condvar {
     /// assert_eq!(consumer.join().unwrap(), 7);
     /// ```
     pub fn notify_one(&self) {
-        self.waiters.lock().wake_one();
+        let wakeup = self.waiters.lock().wake_one();
+        drop(wakeup); // after the lock (the temporary guard is gone with its statement)
     }
 
     /// Wakes every waiter.
@@ -192,7 +193,8 @@ impl Condvar {
     /// greenlet::joinall(waiters);
     /// ```
     pub fn notify_all(&self) {
-        self.waiters.lock().wake_all();
+        let wakeups = self.waiters.lock().wake_all();
+        drop(wakeups); // after the lock
     }
 }
 

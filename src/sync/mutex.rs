@@ -189,10 +189,16 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Hands the lock to the first waiter still parked, or unlocks.
     fn unlock(&self) {
-        let mut s = self.state.lock();
-        if !s.waiters.wake_one() {
-            s.locked = false;
-        }
+        let handed_to = {
+            let mut s = self.state.lock();
+            let next = s.waiters.wake_one();
+            if next.is_none() {
+                s.locked = false;
+            }
+            next
+        };
+        // The new owner runs once this is dropped, after the state lock.
+        drop(handed_to);
     }
 }
 

@@ -240,13 +240,22 @@ impl Semaphore {
     /// assert_eq!(s.available_permits(), 2);
     /// ```
     pub fn add_permits(&self, n: usize) {
-        let mut s = self.state.lock();
-        let mut left = n;
-        // `wake_one` is false once the list is empty; nobody waits while permits are free.
-        while left > 0 && s.waiters.wake_one() {
-            left -= 1;
+        let mut woken = Vec::new();
+        {
+            let mut s = self.state.lock();
+            let mut left = n;
+            // `wake_one` is None once the list is empty; nobody waits while permits are free.
+            while left > 0 {
+                let Some(wakeup) = s.waiters.wake_one() else {
+                    break;
+                };
+                woken.push(wakeup);
+                left -= 1;
+            }
+            s.permits = s.permits.saturating_add(left);
         }
-        s.permits = s.permits.saturating_add(left);
+        // The permits' new holders run once these drop, after the state lock.
+        drop(woken);
     }
 
     /// How many greenlets or threads wait for a permit.
