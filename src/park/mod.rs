@@ -618,7 +618,7 @@ impl Parker {
         let cell = self.cell();
         let mut timer = None;
         if let Some(at) = wake_at {
-            if at <= Instant::now() {
+            if runtime::deadline_passed(at) {
                 cell.finish(self.gen, TIMED_OUT);
                 return;
             }

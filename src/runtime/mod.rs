@@ -668,6 +668,16 @@ pub(crate) fn add_cancellable_timer(at: Instant, action: TimerAction) -> Option<
     rt.add_timer_to(index, rt.instant_to_ns(at), action)
 }
 
+/// Whether `at` has passed, for a park about to add a timer: by the coarse clock when that
+/// tells (a deadline it has passed has passed, and one more than a tick ahead of it is seldom
+/// due already), by the precise clock only for deadlines within a tick of the coarse one. A
+/// rare wrong "no" costs a timer that fires at once, never an early wake-up.
+pub(crate) fn deadline_passed(at: Instant) -> bool {
+    let at = u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(NO_DEADLINE);
+    let coarse = coarse_now();
+    at <= coarse || (at - coarse <= time::TICK_NS && at <= precise_now())
+}
+
 /// Cancels a timer that has not fired; nothing if it has.
 pub(crate) fn cancel_timer(key: TimerKey) {
     get().cancel_timer(key);

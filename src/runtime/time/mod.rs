@@ -27,7 +27,8 @@ mod wheel;
 use super::task::TaskRef;
 use super::NO_DEADLINE;
 use crate::park::Unparker;
-use wheel::{Key, Wheel, TICK_NS};
+pub(crate) use wheel::TICK_NS;
+use wheel::{Key, Wheel};
 
 /// What to do when a deadline passes.
 pub(crate) enum TimerAction {
