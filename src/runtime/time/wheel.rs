@@ -103,7 +103,7 @@ fn slot_range(level: usize) -> u64 {
     1u64 << (BITS * level as u32)
 }
 
-/// Ticks spanned by the whole of `level` (saturating for the top level's `2^48`).
+/// Ticks spanned by the whole of `level` (`2^48` for the top level).
 fn level_range(level: usize) -> u64 {
     1u64 << (BITS * (level as u32 + 1))
 }
@@ -342,6 +342,10 @@ mod tests {
         // Crossing a level-1 boundary is level 1, however close.
         assert_eq!(level_for(63, 64), 1);
         assert_eq!(level_for(0, u64::MAX / TICK_NS + 1), LEVELS - 1);
+        // Years away: the top levels (ticks are milliseconds).
+        let year = 365 * 86_400 * 1000;
+        assert_eq!(level_for(0, 20 * year), LEVELS - 2);
+        assert_eq!(level_for(0, 500 * year), LEVELS - 1);
         assert_eq!(slot_for(64 * 5 + 3, 0), 3);
         assert_eq!(slot_for(64 * 5 + 3, 1), 5);
         assert_eq!(slot_range(2), 4096);
