@@ -233,3 +233,58 @@ fn a_million_sleepers_each_wake_once() {
     assert_eq!(stats().timers, 0);
     eprintln!("{n} sleepers in {:?}", t0.elapsed());
 }
+
+/// The process's user + system CPU time so far (Linux: /proc/self/stat, in clock ticks of
+/// 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+#[test]
+fn idle_workers_sleep_until_the_next_deadline_child() {
+    if std::env::var("TIMERS_IDLE_CHILD").is_err() {
+        return;
+    }
+    // Runtime started, then idle: one sleeper 500 ms away (crossing wheel slots and levels on
+    // the way) and one timer an hour away. A busy loop on the workers would burn ~1 s of CPU.
+    spawn(|| ()).join().unwrap();
+    let _far = spawn(|| sleep(HOUR));
+    let before = cpu_time();
+    let t0 = Instant::now();
+    spawn(|| sleep(Duration::from_millis(500))).join().unwrap();
+    let slept = t0.elapsed();
+    let used = cpu_time() - before;
+    assert!(slept >= Duration::from_millis(500));
+    // Idle measures 0 here; a spinning worker, even on a loaded machine, hundreds of ms.
+    assert!(
+        used < Duration::from_millis(100),
+        "{used:?} of CPU while idle"
+    );
+}
+
+#[test]
+fn idle_workers_sleep_until_the_next_deadline() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "idle_workers_sleep_until_the_next_deadline_child",
+        ])
+        .env("TIMERS_IDLE_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
