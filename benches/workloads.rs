@@ -224,6 +224,22 @@ fn sleepers(n: u64) -> Result<Outcome, String> {
 }
 
 fn sleepers_once(n: u64) -> Result<Outcome, String> {
+    // A plain thread samples the runtime's gauges meanwhile: how many sleepers were parked on a
+    // timer at once, which is what the timer and stack memory have to hold.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (mut timers, mut live) = (0, 0);
+            while !done.load(Ordering::Relaxed) {
+                let s = greenlet::stats();
+                timers = timers.max(s.timers);
+                live = live.max(s.live);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (timers, live)
+        })
+    };
     let t0 = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|_| greenlet::spawn(|| greenlet::sleep(Duration::from_millis(10))))
@@ -232,11 +248,15 @@ fn sleepers_once(n: u64) -> Result<Outcome, String> {
         h.join().map_err(|e| e.to_string())?;
     }
     let secs = t0.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let (peak_timers, peak_live) = sampler.join().map_err(|_| "sampler_panicked")?;
     Ok(Outcome {
         seconds: secs,
         per_op_ns: (secs - 0.010) * 1e9 / n as f64,
         extra: Vec::new(),
-    })
+    }
+    .with("peak_timers", peak_timers)
+    .with("peak_live", peak_live))
 }
 
 fn vm_rss_kb() -> u64 {

@@ -4,7 +4,7 @@ use crate::runtime;
 
 /// A snapshot of the runtime's counters, from [`stats`]. Counters (`spawned`, `parks`, `steals`,
 /// `io_wakeups`, `stalls`, `deadlocks`, `compensations`) only grow; gauges (`workers`,
-/// `extra_workers`, `live`, `runnable`, `parked`) describe the moment.
+/// `extra_workers`, `live`, `runnable`, `parked`, `timers`) describe the moment.
 ///
 /// ```
 /// let s = greenlet::stats();
@@ -35,6 +35,9 @@ pub struct Stats {
     pub stalls: u64,
     /// Deadlocks reported.
     pub deadlocks: u64,
+    /// Timers pending now: parks with a deadline (sleeps, timeouts) and `spawn_later` delays
+    /// not yet passed. A timeout that ends early takes its timer with it.
+    pub timers: u64,
     /// Extra workers started, in all.
     pub compensations: u64,
 }

@@ -424,11 +424,6 @@ impl Unparker {
         self.fire(TIMED_OUT)
     }
 
-    /// Whether the park this unparker belongs to is still waiting.
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.target.cell().status(self.gen) == WAITING
-    }
-
     fn fire(self, status: u64) -> bool {
         self.claim_with(status).map(Wakeup::wake).is_some()
     }
@@ -621,15 +616,24 @@ impl Parker {
 
     fn block_greenlet(&self, wake_at: Option<Instant>) {
         let cell = self.cell();
+        let mut timer = None;
         if let Some(at) = wake_at {
-            if at <= Instant::now() {
+            if runtime::deadline_passed(at) {
                 cell.finish(self.gen, TIMED_OUT);
                 return;
             }
-            runtime::add_timer(at, runtime::TimerAction::Unpark(self.unparker()));
+            timer =
+                runtime::add_cancellable_timer(at, runtime::TimerAction::Unpark(self.unparker()));
         }
         while cell.status(self.gen) == WAITING {
             coroutine::suspend(Suspend::Park);
+        }
+        // Ended otherwise than by its timer (an unpark, a kill): the timer goes now, so that
+        // the wheels hold only timers that can still fire.
+        if let Some(key) = timer {
+            if cell.status(self.gen) != TIMED_OUT {
+                runtime::cancel_timer(key);
+            }
         }
     }
 

@@ -31,7 +31,7 @@
 //!   started (`crossbeam_deque::Worker`), an owner-only run queue of started greenlets, a
 //!   one-slot *run next* for the greenlet the running one just woke on the same worker (so
 //!   ping-pong hand-offs skip the queue), an inbox for greenlets woken by other threads, and a
-//!   timer heap.
+//!   timing wheel (see [`time`]).
 //! * A global injector takes greenlets spawned from outside the workers.
 //! * An idle worker drains its inbox, steals greenlets not yet started from the injector and the
 //!   other workers, fires due timers, polls IO, and then sleeps until woken or until the next
@@ -61,7 +61,7 @@ mod monitor;
 pub(crate) mod registry;
 pub(crate) mod stats;
 pub(crate) mod task;
-mod timers;
+mod time;
 mod worker;
 
 use std::io;
@@ -79,8 +79,8 @@ use crate::park::Ended;
 use crate::JoinError;
 pub(crate) use task::{Task, TaskRef};
 use task::{CLAIMED, NEW};
-pub(crate) use timers::TimerAction;
-use timers::TimerHeap;
+use time::Timers;
+pub(crate) use time::{TimerAction, TimerKey};
 
 /// "No deadline", in the runtime's nanoseconds since its epoch.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
@@ -131,7 +131,7 @@ pub(crate) struct Runtime {
     sleepers: Box<[idle::Sleeper]>,
     idle: idle::Idle,
     epoch: Instant,
-    /// Round-robin choice of timer heap for timers added outside the workers.
+    /// Round-robin choice of timer wheel for timers added outside the workers.
     next_heap: AtomicUsize,
     /// When idle workers next give back unused stack memory (ns since the epoch; 0: not armed).
     next_trim: AtomicU64,
@@ -155,7 +155,7 @@ struct Shared {
     stealer: Stealer<TaskRef>,
     /// Started greenlets homed on this worker, made runnable by other threads.
     inbox: Inbox,
-    timers: Mutex<TimerHeap>,
+    timers: Mutex<Timers>,
     /// Earliest deadline in `timers` (ns since the epoch), readable without the lock.
     next_timer: AtomicU64,
 }
@@ -190,7 +190,11 @@ static STARTING: Mutex<()> = Mutex::new(());
 ///
 /// # Panics
 /// If the runtime cannot start (no IO poller, no worker thread): see [`try_get`].
+#[inline]
 pub(crate) fn get() -> &'static Runtime {
+    if let Some(rt) = RUNTIME.get() {
+        return rt;
+    }
     match try_get() {
         Ok(rt) => rt,
         Err(e) => panic!("greenlet: could not start the runtime: {e}"),
@@ -199,10 +203,20 @@ pub(crate) fn get() -> &'static Runtime {
 
 /// The runtime, started on first call; an error if it cannot start, in which case no thread of
 /// it is left running and the next call tries again.
+#[inline]
 pub(crate) fn try_get() -> io::Result<&'static Runtime> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
+    match RUNTIME.get() {
+        Some(rt) => Ok(rt),
+        None => start_once(),
     }
+}
+
+/// The slow path of [`try_get`], out of line: starting builds the runtime in a frame of several
+/// kilobytes, which every greenlet calling [`get`] would otherwise reserve, and fault in, on its
+/// stack.
+#[cold]
+#[inline(never)]
+fn start_once() -> io::Result<&'static Runtime> {
     let _starting = crate::park::lock(&STARTING);
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
@@ -243,7 +257,7 @@ fn start() -> io::Result<&'static Runtime> {
         .map(|w| Shared {
             stealer: w.stealer(),
             inbox: Inbox::new(),
-            timers: Mutex::new(TimerHeap::new()),
+            timers: Mutex::new(Timers::new()),
             next_timer: AtomicU64::new(NO_DEADLINE),
         })
         .collect();
@@ -422,14 +436,49 @@ impl Runtime {
         self.idle.notify_one(&self.sleepers, &self.io);
     }
 
-    /// Adds a timer to heap `index`.
-    fn add_timer_to(&self, index: usize, at: u64, action: TimerAction) {
+    /// Adds a timer to wheel `index`; `None` for a deadline past the clock's range (no timer).
+    fn add_timer_to(&self, index: usize, at: u64, action: TimerAction) -> Option<TimerKey> {
+        if at == NO_DEADLINE {
+            return None;
+        }
         let shared = &self.workers[index];
-        let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
-        let earliest = heap.push(at, action);
-        shared.next_timer.store(earliest, SeqCst);
-        drop(heap);
-        self.idle.notify_timer(at, &self.sleepers, &self.io);
+        let mut timers = crate::park::lock(&shared.timers);
+        let key = timers.insert(index, at, action);
+        let before = shared.next_timer.load(Relaxed);
+        let next = timers.next();
+        if next != before {
+            shared.next_timer.store(next, SeqCst);
+        }
+        drop(timers);
+        // A sleeper sleeps until the earliest published deadline at most; one not earlier than
+        // this wheel's (already published) next cannot be missed (see `idle`).
+        if next < before {
+            self.idle.notify_timer(next, &self.sleepers, &self.io);
+        }
+        Some(key)
+    }
+
+    /// Takes a timer out of its wheel (O(1)); what it held is dropped after unlocking.
+    fn cancel_timer(&self, key: TimerKey) {
+        let shared = &self.workers[key.worker];
+        let mut timers = crate::park::lock(&shared.timers);
+        let action = timers.cancel(key);
+        if action.is_some() {
+            let next = timers.next();
+            if next != shared.next_timer.load(Relaxed) {
+                shared.next_timer.store(next, SeqCst);
+            }
+        }
+        drop(timers);
+        drop(action);
+    }
+
+    /// Timers pending over every wheel.
+    fn timer_count(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| crate::park::lock(&w.timers).len())
+            .sum()
     }
 }
 
@@ -501,6 +550,7 @@ pub(crate) fn stats() -> crate::Stats {
         io_wakeups: g.io_wakeups.load(Relaxed),
         stalls: g.stalls.load(Relaxed),
         deadlocks: g.deadlocks.load(Relaxed),
+        timers: rt.timer_count() as u64,
         compensations: g.compensations.load(Relaxed),
     }
 }
@@ -604,12 +654,33 @@ pub(crate) fn kill(task: &TaskRef) {
     }
 }
 
-/// Adds a timer: to the calling worker's heap, or round-robin from other threads.
+/// Adds a timer: to the calling worker's wheel, or round-robin from other threads. A deadline
+/// past the clock's range is no timer (the action is dropped).
 pub(crate) fn add_timer(at: Instant, action: TimerAction) {
+    let _ = add_cancellable_timer(at, action);
+}
+
+/// [`add_timer`], returning the timer's key for [`cancel_timer`] (`None`: no timer was added).
+pub(crate) fn add_cancellable_timer(at: Instant, action: TimerAction) -> Option<TimerKey> {
     let rt = get();
     let index = worker::with_current(|w| w.map(|w| w.index))
         .unwrap_or_else(|| rt.next_heap.fetch_add(1, Relaxed) % rt.workers.len());
-    rt.add_timer_to(index, rt.instant_to_ns(at), action);
+    rt.add_timer_to(index, rt.instant_to_ns(at), action)
+}
+
+/// Whether `at` has passed, for a park about to add a timer: by the coarse clock when that
+/// tells (a deadline it has passed has passed, and one more than a tick ahead of it is seldom
+/// due already), by the precise clock only for deadlines within a tick of the coarse one. A
+/// rare wrong "no" costs a timer that fires at once, never an early wake-up.
+pub(crate) fn deadline_passed(at: Instant) -> bool {
+    let at = u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(NO_DEADLINE);
+    let coarse = coarse_now();
+    at <= coarse || (at - coarse <= time::TICK_NS && at <= precise_now())
+}
+
+/// Cancels a timer that has not fired; nothing if it has.
+pub(crate) fn cancel_timer(key: TimerKey) {
+    get().cancel_timer(key);
 }
 
 /// A pointer to the running greenlet's task, valid while that greenlet runs.

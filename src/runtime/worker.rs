@@ -31,6 +31,8 @@ use crate::{JoinError, PanicPayload};
 
 /// Fire due timers every this many ticks even while the local queue is busy.
 const TIMER_INTERVAL: u32 = 64;
+/// Capacity of the buffer of due timers kept between two firings.
+const EXPIRED_KEEP: usize = 4096;
 /// Look at the injector and the IO poller first every this many ticks (Go uses 61 too).
 const GLOBAL_INTERVAL: u32 = 61;
 /// At most this many run-next hand-offs in a row before the run queue gets a turn.
@@ -420,7 +422,7 @@ impl WorkerCtx {
         if next > now {
             return 0;
         }
-        self.fire_heap(self.index, now, false)
+        self.fire_wheel(self.index, now, false)
     }
 
     /// Fires due timers that other (busy) workers have not reached: their greenlets are queued
@@ -430,33 +432,40 @@ impl WorkerCtx {
         let mut fired = 0;
         for (i, w) in self.rt.workers.iter().enumerate() {
             if i != self.index && w.next_timer.load(Acquire) <= now {
-                fired += self.fire_heap(i, now, true);
+                fired += self.fire_wheel(i, now, true);
             }
         }
         fired
     }
 
-    fn fire_heap(&self, index: usize, now: u64, only_try: bool) -> usize {
+    /// Takes every due timer out of wheel `index` in one pass under its lock (or none, if
+    /// `only_try` and the lock is busy), then fires them after unlocking.
+    fn fire_wheel(&self, index: usize, now: u64, only_try: bool) -> usize {
         let shared = &self.rt.workers[index];
         let mut due = self.expired.take();
         {
-            let mut heap = if only_try {
+            let mut timers = if only_try {
                 match shared.timers.try_lock() {
-                    Ok(h) => h,
-                    Err(_) => {
+                    Ok(t) => t,
+                    Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => {
                         self.expired.set(due);
                         return 0;
                     }
                 }
             } else {
-                shared.timers.lock().unwrap_or_else(|e| e.into_inner())
+                crate::park::lock(&shared.timers)
             };
-            let next = heap.pop_expired(now, &mut due);
-            shared.next_timer.store(next, SeqCst);
+            timers.expire(now, &mut due);
+            shared.next_timer.store(timers.next(), SeqCst);
         }
         let fired = due.len();
         for action in due.drain(..) {
             action.fire();
+        }
+        if due.capacity() > EXPIRED_KEEP {
+            // A burst's buffer is not kept for ever.
+            due = Vec::new();
         }
         self.expired.set(due);
         fired
