@@ -91,6 +91,7 @@ use crate::park::{self, SpinLock, Unparker};
 /// let handle = rt.spawn(async { tokio::net::TcpStream::connect(addr).await });
 /// let stream = greenlet::block_on(handle)??;       // parks only this greenlet
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let signal = Arc::new(Signal {
         notified: AtomicBool::new(false),
@@ -120,6 +121,7 @@ struct Signal {
 
 impl Signal {
     /// Returns once woken (or at once if a wake came during the poll).
+    #[track_caller]
     fn wait(&self) {
         if self.notified.load(SeqCst) {
             // The future woke itself: give the others a turn (and a kill or timeout its
@@ -127,7 +129,7 @@ impl Signal {
             crate::yield_now();
             return;
         }
-        let parker = park::prepare();
+        let parker = park::prepare_for(&"block_on");
         let unparker = parker.unparker();
         let stale = self.parked.lock().replace(unparker);
         let _registered = Registered(self);

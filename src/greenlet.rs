@@ -82,6 +82,7 @@ impl<T> Greenlet<T> {
     /// let g = greenlet::spawn(|| 6 * 7);
     /// assert_eq!(g.join().unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T, JoinError> {
         self.wait();
         // SAFETY: `take` was made for this task's body types in `spawn_task`; the task is done
@@ -96,6 +97,7 @@ impl<T> Greenlet<T> {
     /// g.wait();
     /// assert!(g.is_finished());
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         self.check_not_self();
         self.task.header.wait_done(None);
@@ -110,6 +112,7 @@ impl<T> Greenlet<T> {
     /// g.kill();
     /// assert!(g.wait_timeout(Duration::from_secs(5)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, d: Duration) -> bool {
         self.check_not_self();
         self.task.header.wait_done(crate::deadline::after(d))
@@ -362,6 +365,7 @@ where
 /// let squares: Vec<i32> = greenlet::joinall(handles).into_iter().map(Result::unwrap).collect();
 /// assert_eq!(squares[9], 81);
 /// ```
+#[track_caller]
 pub fn joinall<T>(greenlets: impl IntoIterator<Item = Greenlet<T>>) -> Vec<Result<T, JoinError>> {
     greenlets.into_iter().map(Greenlet::join).collect()
 }

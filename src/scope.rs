@@ -91,7 +91,7 @@ where
         running: Arc::new(Running {
             count: AtomicUsize::new(0),
             registered: AtomicU64::new(0),
-            changed: WaitQueue::new(),
+            changed: WaitQueue::waiting_on(&"scope"),
         }),
         members: ManuallyDrop::new(SpinLock::new(Vec::new())),
         scope: PhantomData,
@@ -143,6 +143,7 @@ impl Running {
     }
 
     /// Parks until no job is left (interruptible by a kill or a `with_timeout`).
+    #[track_caller]
     fn wait_idle(&self) {
         self.changed.wait_until(None, || self.is_idle());
     }
@@ -365,6 +366,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Kills every greenlet of the scope (those spawned meanwhile too) and waits until all are
     /// over, undisturbed by timeouts; a kill of the caller arriving now replaces `unwind`.
+    #[track_caller]
     fn kill_all(&self, unwind: &mut Option<Box<dyn Any + Send>>) {
         let _hold = HoldTimeouts::new();
         loop {
@@ -482,6 +484,7 @@ impl<T> ScopedGreenlet<'_, T> {
     ///     assert!(g.join().unwrap_err().is_panic());
     /// }); // no panic here: the join observed it
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T, JoinError> {
         self.greenlet.join()?;
         let outcome = self.packet.result.lock().take();

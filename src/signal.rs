@@ -180,6 +180,7 @@ impl Signals {
     /// assert_eq!(waiter.join().unwrap(), libc::SIGUSR1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> i32 {
         self.wait(None)
             .expect("a wait without a timeout ends with a signal")
@@ -194,10 +195,12 @@ impl Signals {
     /// assert_eq!(signals.recv_timeout(Duration::from_millis(5)), None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Option<i32> {
         self.wait(Some(timeout))
     }
 
+    #[track_caller]
     fn wait(&self, timeout: Option<Duration>) -> Option<i32> {
         let got = self.source.do_io(
             Direction::Read,
@@ -243,6 +246,7 @@ impl Signals {
 /// ```
 impl Iterator for &Signals {
     type Item = i32;
+    #[track_caller]
     fn next(&mut self) -> Option<i32> {
         Some(self.recv())
     }
@@ -259,6 +263,7 @@ impl Iterator for &Signals {
 /// ```
 impl Iterator for Signals {
     type Item = i32;
+    #[track_caller]
     fn next(&mut self) -> Option<i32> {
         Some(self.recv())
     }

@@ -93,6 +93,7 @@ pub fn max_threads() -> usize {
 /// });
 /// assert!(g.join().unwrap());
 /// ```
+#[track_caller]
 pub fn apply<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,

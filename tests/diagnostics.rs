@@ -316,3 +316,90 @@ fn with_the_switch_on_a_dump_shows_each_parked_greenlets_stack() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(text.contains("a_distinctive_frame_name"), "{text}");
 }
+
+/// Waits until greenlet `id` is parked and returns what the dump says it waits on and where.
+fn parked_site(id: greenlet::GreenletId) -> (&'static str, u32, &'static str) {
+    loop {
+        if let Some(i) = dump()
+            .iter()
+            .find(|i| i.id == id && i.state == GreenletState::Parked)
+        {
+            let at = i.waiting_at.expect("a parked greenlet has a wait site");
+            return (i.waiting_on.expect("and a label"), at.line(), at.file());
+        }
+        greenlet::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn every_kind_of_wait_shows_its_label_and_the_callers_line() {
+    use greenlet::channel;
+    use greenlet::net::{TcpListener, TcpStream};
+    use greenlet::sync::{AsyncResult, Condvar, Mutex, Semaphore};
+    use std::io::Read;
+
+    let mutex = Arc::new(Mutex::new(()));
+    let held = mutex.lock();
+    let (tx, rx) = channel::bounded::<u8>(0);
+    let (_tx4, rx4) = channel::bounded::<u8>(8);
+    let event = Arc::new(Event::new());
+    let result = Arc::new(AsyncResult::<u8>::new());
+    let sem = Arc::new(Semaphore::new(0));
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let sleeper = spawn(|| greenlet::sleep(Duration::from_secs(60)));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+
+    let mut expect = Vec::new();
+    macro_rules! waiter {
+        ($label:expr, $body:expr) => {{
+            let g = spawn($body);
+            expect.push((g, $label));
+        }};
+    }
+    let m = mutex.clone();
+    waiter!("Mutex::lock", move || drop(m.lock()));
+    waiter!("channel send", move || {
+        let _ = tx.send(1);
+    });
+    waiter!("channel recv", move || {
+        let _ = rx4.recv();
+    });
+    let e = event.clone();
+    waiter!("Event::wait", move || e.wait());
+    let r = result.clone();
+    waiter!("AsyncResult::get", move || {
+        let _ = r.get();
+    });
+    let s = sem.clone();
+    waiter!("Semaphore::acquire", move || drop(s.acquire()));
+    let p = pair.clone();
+    waiter!("Condvar::wait", move || drop(p.1.wait(p.0.lock())));
+    waiter!("join", move || drop(sleeper.join()));
+    waiter!("IO read", move || {
+        let mut buf = [0u8; 1];
+        let _ = (&server_side).read(&mut buf);
+    });
+    // Each closure above sits on the line of its `waiter!` call; the dump must point there
+    // (the caller's line inside this file), not into the crate.
+    let wrong: Vec<String> = expect
+        .iter()
+        .map(|(g, label)| (label, parked_site(g.id())))
+        .filter(|(label, (what, _, file))| what != *label || !file.ends_with("diagnostics.rs"))
+        .map(|(label, site)| format!("{label}: {site:?}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    drop(held);
+    drop(rx);
+    event.set();
+    result.set(1);
+    sem.add_permits(1);
+    *pair.0.lock() = true;
+    pair.1.notify_all();
+    drop(client);
+    for (g, _) in expect {
+        g.kill();
+        let _ = g.join();
+    }
+}

@@ -70,8 +70,8 @@ impl<T> ArrayChan<T> {
             buffer,
             cap,
             one_lap,
-            senders_waiting: WaitQueue::new(),
-            receivers_waiting: WaitQueue::new(),
+            senders_waiting: WaitQueue::waiting_on(&"channel send"),
+            receivers_waiting: WaitQueue::waiting_on(&"channel recv"),
             senders_alive: AtomicUsize::new(1),
             receivers_alive: AtomicUsize::new(1),
         }
@@ -167,6 +167,7 @@ impl<T> ArrayChan<T> {
         }
     }
 
+    #[track_caller]
     pub(crate) fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
         if self.receivers_alive.load(SeqCst) == 0 {
             return Err((value, Fail::Disconnected));
@@ -219,6 +220,7 @@ impl<T> ArrayChan<T> {
         self.receivers_waiting.notify_one();
     }
 
+    #[track_caller]
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
         if let Some(v) = self.try_pop() {
             self.senders_waiting.notify_one();

@@ -156,18 +156,19 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             state: SpinLock::new(State {
                 items,
                 cap,
-                receivers: WaitList::new(),
-                senders: WaitList::new(),
+                receivers: WaitList::waiting_on(&"channel recv"),
+                senders: WaitList::waiting_on(&"channel send"),
                 senders_alive: 1,
                 receivers_alive: 1,
                 unfinished: 0,
-                joiners: WaitList::new(),
+                joiners: WaitList::waiting_on(&"Queue::join"),
             }),
             take_all: S::take_all,
         }
     }
 
     /// Sends `value`, waiting as `wait` allows; hands it back on failure.
+    #[track_caller]
     pub(crate) fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
         let mut s = self.state.lock();
         if s.receivers_alive == 0 {
@@ -212,6 +213,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     }
 
     /// Receives a message, waiting as `wait` allows.
+    #[track_caller]
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
         let mut s = self.state.lock();
         if let Some(v) = s.items.take() {
@@ -326,6 +328,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     }
 
     /// Waits until every item put has been marked done.
+    #[track_caller]
     pub(crate) fn join(&self, deadline: Option<Instant>) -> bool {
         let s = self.state.lock();
         if s.unfinished == 0 {

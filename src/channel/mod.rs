@@ -102,6 +102,7 @@ enum Flavor<T> {
 }
 
 impl<T> Flavor<T> {
+    #[track_caller]
     fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
         match self {
             Flavor::Array(c) => c.send(value, wait),
@@ -109,6 +110,7 @@ impl<T> Flavor<T> {
         }
     }
 
+    #[track_caller]
     fn recv(&self, wait: Wait) -> Result<T, Fail> {
         match self {
             Flavor::Array(c) => c.recv(wait),
@@ -211,6 +213,7 @@ impl<T> Sender<T> {
     /// tx.send("hand-off").unwrap(); // waits until the receiver takes it
     /// assert_eq!(receiver.join().unwrap(), "hand-off");
     /// ```
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.chan
             .send(value, Wait::Until(None))
@@ -243,6 +246,7 @@ impl<T> Sender<T> {
     /// let r = tx.send_timeout("hello", Duration::from_millis(5));
     /// assert_eq!(r, Err(SendTimeoutError::Timeout("hello")));
     /// ```
+    #[track_caller]
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.chan
             .send(value, deadline(timeout))
@@ -295,6 +299,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv(), Ok(42)); // waits for the message
     /// assert!(rx.recv().is_err()); // then the sender is gone
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
     }
@@ -323,6 +328,7 @@ impl<T> Receiver<T> {
     /// let (_tx, rx) = bounded::<i32>(1);
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan.recv(deadline(timeout)).map_err(|why| match why {
             Fail::Disconnected => RecvTimeoutError::Disconnected,
@@ -446,6 +452,7 @@ pub struct Iter<'a, T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -466,6 +473,7 @@ pub struct IntoIter<T> {
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -483,6 +491,7 @@ pub struct TryIter<'a, T> {
 
 impl<T> Iterator for TryIter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.try_recv().ok()
     }

@@ -69,8 +69,8 @@ impl ScheduledIo {
     pub(crate) fn new(generation: u32) -> ScheduledIo {
         ScheduledIo {
             state: AtomicUsize::new(READABLE | WRITABLE),
-            readers: WaitQueue::new(),
-            writers: WaitQueue::new(),
+            readers: WaitQueue::waiting_on(&"IO read"),
+            writers: WaitQueue::waiting_on(&"IO write"),
             generation,
         }
     }
@@ -113,6 +113,7 @@ impl ScheduledIo {
     }
 
     /// Parks the caller until `dir` is ready or `deadline` passes (false: it passed first).
+    #[track_caller]
     pub(crate) fn wait(&self, dir: Direction, deadline: Option<Instant>) -> bool {
         let queue = match dir {
             Direction::Read => &self.readers,

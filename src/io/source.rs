@@ -53,6 +53,7 @@ impl<S: AsRawFd> Source<S> {
     /// until `dir` is ready in between. `timeout` bounds the whole call (then `TimedOut`).
     /// `drained(&result)` says a success emptied the kernel buffer (a short read or write), so
     /// that the next call parks without a futile syscall.
+    #[track_caller]
     pub(crate) fn do_io<R>(
         &self,
         dir: Direction,

@@ -46,6 +46,7 @@ impl<S: AsRawFd> Socket<S> {
 
     /// Runs `op` until it does not block, parking in between until `dir` is ready, within
     /// that direction's timeout (see `Source::do_io`).
+    #[track_caller]
     pub(crate) fn do_io<R>(
         &self,
         dir: Direction,
@@ -64,21 +65,25 @@ impl<S: AsRawFd> Socket<S>
 where
     for<'a> &'a S: Read + Write,
 {
+    #[track_caller]
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         // A short read emptied the socket: the next read waits for the next event.
         self.do_io(Direction::Read, |mut s| s.read(buf), |&n| n > 0 && n < len)
     }
 
+    #[track_caller]
     pub(crate) fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.do_io(Direction::Read, |mut s| s.read_vectored(bufs), |_| false)
     }
 
+    #[track_caller]
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
         self.do_io(Direction::Write, |mut s| s.write(buf), |&n| n < len)
     }
 
+    #[track_caller]
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.do_io(Direction::Write, |mut s| s.write_vectored(bufs), |_| false)
     }
@@ -128,10 +133,12 @@ impl Timeouts {
         Ok(())
     }
 
+    #[track_caller]
     pub(crate) fn read(&self) -> Option<Duration> {
         Timeouts::decode(self.read.load(Relaxed))
     }
 
+    #[track_caller]
     pub(crate) fn write(&self) -> Option<Duration> {
         Timeouts::decode(self.write.load(Relaxed))
     }
@@ -275,6 +282,7 @@ macro_rules! listener_methods {
         /// # drop((conn, client.join()));
         /// # Ok::<(), std::io::Error>(())
         /// ```
+        #[track_caller]
         pub fn accept(&self) -> io::Result<($stream, $addr)> {
             let (stream, addr) =
                 self.source
@@ -376,18 +384,22 @@ macro_rules! stream_io {
     };
     (@impl $ty:ty) => {
         impl std::io::Read for $ty {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.inner.read(buf)
             }
+            #[track_caller]
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> io::Result<usize> {
                 self.inner.read_vectored(bufs)
             }
         }
 
         impl std::io::Write for $ty {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 self.inner.write(buf)
             }
+            #[track_caller]
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
                 self.inner.write_vectored(bufs)
             }

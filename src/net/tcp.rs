@@ -121,6 +121,7 @@ impl TcpStream {
     /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, |a| TcpStream::connect_addr(a, None))
     }
@@ -135,6 +136,7 @@ impl TcpStream {
     /// # drop(stream);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -145,6 +147,7 @@ impl TcpStream {
         TcpStream::connect_addr(*addr, Some(timeout))
     }
 
+    #[track_caller]
     fn connect_addr(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         // A non-blocking connect: EINPROGRESS, then writable once the handshake is over.
         let stream = TcpStream::wrap(mio::net::TcpStream::connect(addr)?.into());
@@ -258,6 +261,7 @@ impl TcpStream {
     /// assert_eq!(&buf, b"GET");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
             .do_io(Direction::Read, |s| s.peek(buf), |_| false)

@@ -57,10 +57,12 @@ impl UdpSocket {
         "s.recv_from(&mut [0; 8])"
     );
 
+    #[track_caller]
     fn read_op<R>(&self, op: impl FnMut(&std::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
         self.inner.do_io(Direction::Read, op, |_| false)
     }
 
+    #[track_caller]
     fn write_op<R>(&self, op: impl FnMut(&std::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
         self.inner.do_io(Direction::Write, op, |_| false)
     }
@@ -91,6 +93,7 @@ impl UdpSocket {
     /// assert_eq!((&buf[..n], from), (&b"hello"[..], a.local_addr()?));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.write_op(|s| s.send(buf))
     }
@@ -106,6 +109,7 @@ impl UdpSocket {
     /// assert_eq!(b.recv(&mut buf)?, 1); // parks until a datagram comes
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_op(|s| s.recv(buf))
     }
@@ -119,6 +123,7 @@ impl UdpSocket {
     /// assert_eq!(a.send_to(b"ping", b.local_addr()?)?, 4);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = super::addr::resolve(&addr)?
             .next()
@@ -145,6 +150,7 @@ impl UdpSocket {
     /// assert_eq!((&buf[..n], from), (&b"echo"[..], server_addr));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.read_op(|s| s.recv_from(buf))
     }
@@ -160,6 +166,7 @@ impl UdpSocket {
     /// assert_eq!(b.recv_from(&mut buf)?.0, n); // the same datagram again
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.read_op(|s| s.peek_from(buf))
     }

@@ -145,6 +145,7 @@ impl UnixStream {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         UnixStream::connect_addr(&SocketAddr::from_pathname(path)?)
     }
@@ -162,6 +163,7 @@ impl UnixStream {
     /// # drop((stream, listener));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
         let mut pause = Duration::from_micros(100);
         loop {
@@ -315,6 +317,7 @@ impl UnixDatagram {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         self.std().connect(path)
     }
@@ -334,6 +337,7 @@ impl UnixDatagram {
     /// assert_eq!(server.recv(&mut [0; 8])?, 2);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
         self.std().connect_addr(addr)
     }
@@ -346,6 +350,7 @@ impl UnixDatagram {
     /// # drop(b);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner
             .do_io(Direction::Write, |s| s.send(buf), |_| false)
@@ -361,6 +366,7 @@ impl UnixDatagram {
     /// assert_eq!(&buf[..n], b"hello");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
             .do_io(Direction::Read, |s| s.recv(buf), |_| false)
@@ -378,6 +384,7 @@ impl UnixDatagram {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         self.inner
@@ -397,6 +404,7 @@ impl UnixDatagram {
     /// assert_eq!(server.recv(&mut [0; 8])?, 4);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         self.inner
             .do_io(Direction::Write, |s| s.send_to_addr(buf, addr), |_| false)
@@ -420,6 +428,7 @@ impl UnixDatagram {
     /// std::fs::remove_file(&cp)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner
             .do_io(Direction::Read, |s| s.recv_from(buf), |_| false)

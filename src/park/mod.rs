@@ -6,7 +6,7 @@
 //! # The token
 //!
 //! Each context owns a [`ParkCell`] whose `token` word holds a generation and a status. Every park
-//! starts a new generation in `WAITING` ([`prepare`]) and hands out [`Unparker`]s stamped with it.
+//! starts a new generation in `WAITING` ([`prepare_for`]) and hands out [`Unparker`]s stamped with it.
 //! An unparker, a timer and a kill all try the same compare-and-swap from `(gen, WAITING)` to
 //! `(gen, their status)`: exactly one wins, once, and only for that park. A stale unparker (from
 //! an earlier park, or one whose waiter already timed out) fails the CAS and reports `false`, so a
@@ -504,14 +504,10 @@ pub(crate) struct Parker {
 
 /// Begins a park of the calling context: from now on, unparkers made from the result can end it.
 /// Register them where the wake-up will come from, then call [`Parker::park`].
-#[track_caller]
-pub(crate) fn prepare() -> Parker {
-    prepare_for(&"a blocking call")
-}
-
-/// [`prepare`], recording what the context waits on (a short static label such as
-/// `"channel recv"`) and where (the caller of the crate's blocking function: every function
-/// between it and here is `#[track_caller]`), for dumps and reports.
+///
+/// Records what the context waits on (a short static label such as `"channel recv"`) and where
+/// (the caller of the crate's blocking function: every function between it and here is
+/// `#[track_caller]`), for dumps and reports.
 #[track_caller]
 pub(crate) fn prepare_for(what: &'static &'static str) -> Parker {
     let panicking = thread::panicking();

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::spinlock::{SpinGuard, SpinLock};
-use super::{prepare, Unparker, Wake, Wakeup};
+use super::{prepare_for, Unparker, Wake, Wakeup};
 
 /// Wake-ups claimed under a primitive's lock ([`WaitList::wake_all`]); dropping them, after the
 /// lock, makes their contexts run again. Like tokio's `WakeList` and parking_lot's unpark-after-
@@ -37,6 +37,8 @@ impl Wakeups {
 pub(crate) struct WaitList<P = ()> {
     entries: VecDeque<Waiter<P>>,
     next_ticket: u64,
+    /// What its waiters wait on, for dumps: "Mutex::lock", "channel recv", ...
+    what: &'static &'static str,
 }
 
 /// One parked waiter.
@@ -47,11 +49,19 @@ pub(crate) struct Waiter<P> {
 }
 
 impl<P> WaitList<P> {
-    pub(crate) const fn new() -> WaitList<P> {
+    /// A list whose waiters show in [`dump`](crate::dump) as waiting on `what` (a short
+    /// static label: "Mutex::lock", "channel recv").
+    pub(crate) const fn waiting_on(what: &'static &'static str) -> WaitList<P> {
         WaitList {
             entries: VecDeque::new(),
             next_ticket: 0,
+            what,
         }
+    }
+
+    /// What the waiters of this list wait on.
+    pub(crate) fn what(&self) -> &'static &'static str {
+        self.what
     }
 
     /// Adds a waiter at the back; returns its ticket.
@@ -115,12 +125,6 @@ impl<P> WaitList<P> {
     }
 }
 
-impl<P> Default for WaitList<P> {
-    fn default() -> Self {
-        WaitList::new()
-    }
-}
-
 /// Locks a `std::sync::Mutex` that guards runtime bookkeeping (a pool's members, the blocking
 /// thread pool), where a holder may block or allocate for longer than a spin lock should wait.
 /// No user code runs under these locks, so poisoning carries no meaning and is ignored.
@@ -134,6 +138,10 @@ pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
 /// `Wake::Unparked` means a releaser popped the entry and handed over what it promised. On
 /// `Wake::TimedOut`, and on an unwind (kill, `with_timeout`), the entry is taken out of the list
 /// again under the lock before this returns: nothing was handed over.
+///
+/// The park is recorded as waiting on the list's label, at the caller's location (every
+/// function from the crate's public blocking call down to here is `#[track_caller]`).
+#[track_caller]
 pub(crate) fn park_in<'a, S, P>(
     mutex: &'a SpinLock<S>,
     guard: SpinGuard<'a, S>,
@@ -146,6 +154,7 @@ pub(crate) fn park_in<'a, S, P>(
 
 /// [`park_in`] that runs `registered` after the waiter is in the list and the lock is released,
 /// just before parking (a condition variable releases the user's mutex there).
+#[track_caller]
 pub(crate) fn park_in_then<'a, S, P>(
     mutex: &'a SpinLock<S>,
     mut guard: SpinGuard<'a, S>,
@@ -154,7 +163,7 @@ pub(crate) fn park_in_then<'a, S, P>(
     deadline: Option<Instant>,
     registered: impl FnOnce(),
 ) -> Wake {
-    let parker = prepare();
+    let parker = prepare_for(list(&mut guard).what());
     // SAFETY: the contract of `unparker_in_lock` holds for every wait list: the list lives
     // inside `mutex`'s state, so its entries are popped and fired (or dropped) only under that
     // lock, and `Registered` below takes the entry out under the same lock however the wait

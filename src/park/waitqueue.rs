@@ -10,26 +10,32 @@ use std::time::Instant;
 
 use super::spinlock::SpinLock;
 use super::waitlist::WaitList;
-use super::{prepare, Unparker, Wake};
+use super::{prepare_for, Unparker, Wake};
 
 pub(crate) struct WaitQueue {
     waiters: SpinLock<WaitList>,
     /// True while `waiters` may be non-empty: lets notifiers skip the lock when nobody waits.
     nonempty: AtomicBool,
+    /// What its waiters wait on (also in `waiters`; here to read without the lock).
+    what: &'static &'static str,
 }
 
 impl WaitQueue {
-    pub(crate) const fn new() -> WaitQueue {
+    /// A queue whose waiters show in [`dump`](crate::dump) as waiting on `what`.
+    pub(crate) const fn waiting_on(what: &'static &'static str) -> WaitQueue {
         WaitQueue {
-            waiters: SpinLock::new(WaitList::new()),
+            waiters: SpinLock::new(WaitList::waiting_on(what)),
             nonempty: AtomicBool::new(false),
+            what,
         }
     }
 
     /// Parks the caller until `ready()` holds or `deadline` passes; returns the last `ready()`.
     ///
     /// `ready` must read state that notifiers change before they notify. A wake-up here carries
-    /// nothing: `ready` decides.
+    /// nothing: `ready` decides. Recorded as a wait on the queue's label at the caller's
+    /// location (`#[track_caller]`).
+    #[track_caller]
     pub(crate) fn wait_until(
         &self,
         deadline: Option<Instant>,
@@ -39,7 +45,7 @@ impl WaitQueue {
             if ready() {
                 return true;
             }
-            let parker = prepare();
+            let parker = prepare_for(self.what);
             let ticket = {
                 let mut w = self.waiters.lock();
                 let ticket = w.push(parker.unparker(), ());

@@ -249,6 +249,7 @@ impl Tracker {
         false
     }
 
+    #[track_caller]
     fn join(&self) {
         loop {
             let live = self.live();
@@ -261,6 +262,7 @@ impl Tracker {
         }
     }
 
+    #[track_caller]
     fn kill(&self) {
         {
             // Under the lock: a spawn checks the epoch and counts itself in under it too.
@@ -525,6 +527,7 @@ macro_rules! tracked_methods {
             /// group.join();
             /// assert_eq!(done.load(SeqCst), 5);
             /// ```
+            #[track_caller]
             pub fn join(&self) {
                 self.tracker.join()
             }
@@ -543,6 +546,7 @@ macro_rules! tracked_methods {
             /// assert!(g.join().unwrap_err().is_killed());
             /// assert!(group.is_empty());
             /// ```
+            #[track_caller]
             pub fn kill(&self) {
                 self.tracker.kill()
             }

@@ -289,6 +289,7 @@ impl Command {
     /// assert!(!out.stdout.is_empty());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn output(&mut self) -> io::Result<Output> {
         // Capture what the caller did not configure, for this call only.
         let capture: [fn() -> Stdio; 3] = [Stdio::null, Stdio::piped, Stdio::piped];
@@ -324,6 +325,7 @@ impl Command {
     /// assert!(late.is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn status(&mut self) -> io::Result<ExitStatus> {
         Owned(&mut self.spawn()?).0.wait()
     }
@@ -456,6 +458,7 @@ impl Child {
     /// assert_eq!(child.wait()?.code(), Some(7)); // parks this greenlet only
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         Ok(self
@@ -475,11 +478,13 @@ impl Child {
     /// assert!(child.wait_timeout(Duration::from_secs(10))?.is_some());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
         drop(self.stdin.take());
         self.wait_for(Some(timeout))
     }
 
+    #[track_caller]
     fn wait_for(&mut self, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.inner.try_wait()? {
             return Ok(Some(status));
@@ -514,10 +519,12 @@ impl Child {
     /// assert_eq!(out.stdout, b"captured\n");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         self.collect_output()
     }
 
+    #[track_caller]
     fn collect_output(&mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let stderr = self.stderr.take().map(|mut e| {
@@ -622,6 +629,7 @@ struct Orphan {
 
 impl Orphan {
     /// Waits until the child exits (parking on its pidfd, or polling) and reaps it.
+    #[track_caller]
     fn reap(self) {
         let reaped = || -> io::Result<bool> {
             let mut status = 0;
@@ -675,6 +683,7 @@ impl<T> Drop for KillOnDrop<T> {
 }
 
 /// Waits by polling, for kernels without pidfds.
+#[track_caller]
 fn poll_wait(
     child: &mut std::process::Child,
     timeout: Option<Duration>,

@@ -51,6 +51,7 @@ macro_rules! read_pipe {
                 }
             }
 
+            #[track_caller]
             fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
                 let len = buf.len();
                 self.source.do_io(
@@ -63,12 +64,14 @@ macro_rules! read_pipe {
         }
 
         impl Read for $name {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.read_into(buf)
             }
         }
 
         impl Read for &$name {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.read_into(buf)
             }
@@ -127,6 +130,7 @@ impl ChildStdin {
         }
     }
 
+    #[track_caller]
     fn write_from(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
         self.source
@@ -135,6 +139,7 @@ impl ChildStdin {
 }
 
 impl Write for ChildStdin {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_from(buf)
     }
@@ -144,6 +149,7 @@ impl Write for ChildStdin {
 }
 
 impl Write for &ChildStdin {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_from(buf)
     }

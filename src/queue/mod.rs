@@ -65,16 +65,19 @@ impl<T, S: Store<T> + Default> Inner<T, S> {
         }
     }
 
+    #[track_caller]
     fn put(&self, item: T) {
         if let Err((_, why)) = self.chan.send(item, Wait::Until(None)) {
             unreachable!("a queue has no disconnection: {why:?}");
         }
     }
 
+    #[track_caller]
     fn put_wait(&self, item: T, wait: Wait) -> Result<(), T> {
         self.chan.send(item, wait).map_err(|(item, _)| item)
     }
 
+    #[track_caller]
     fn get(&self) -> T {
         match self.chan.recv(Wait::Until(None)) {
             Ok(item) => item,
@@ -82,6 +85,7 @@ impl<T, S: Store<T> + Default> Inner<T, S> {
         }
     }
 
+    #[track_caller]
     fn get_wait(&self, wait: Wait) -> Option<T> {
         match self.chan.recv(wait) {
             Ok(item) => Some(item),
@@ -94,6 +98,7 @@ impl<T, S: Store<T> + Default> Inner<T, S> {
         self.chan.task_done()
     }
 
+    #[track_caller]
     fn join(&self, deadline: Option<std::time::Instant>) -> bool {
         self.chan.join(deadline)
     }
@@ -161,6 +166,7 @@ macro_rules! queue_type {
             /// putter.join().unwrap();
             /// assert_eq!(q.get(), 2);
             /// ```
+            #[track_caller]
             pub fn put(&self, item: T) {
                 self.inner.put(item)
             }
@@ -184,12 +190,14 @@ macro_rules! queue_type {
             /// q.put(1);
             /// assert_eq!(q.put_timeout(2, Duration::from_millis(2)), Err(2));
             /// ```
+            #[track_caller]
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
                 self.inner.put_wait(item, deadline(timeout))
             }
 
             /// Takes an item, waiting until there is one.
             #[doc = $example]
+            #[track_caller]
             pub fn get(&self) -> T {
                 self.inner.get()
             }
@@ -213,6 +221,7 @@ macro_rules! queue_type {
             #[doc = concat!("let q = greenlet::queue::", stringify!($name), "::<u8>::unbounded();")]
             /// assert_eq!(q.get_timeout(Duration::from_millis(2)), None);
             /// ```
+            #[track_caller]
             pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
                 self.inner.get_wait(deadline(timeout))
             }
@@ -251,6 +260,7 @@ macro_rules! queue_type {
             /// q.join(); // every item was taken and marked done
             /// assert!(q.is_empty());
             /// ```
+            #[track_caller]
             pub fn join(&self) {
                 self.inner.join(None);
             }
@@ -263,6 +273,7 @@ macro_rules! queue_type {
             /// q.put(1); // nobody processes it
             /// assert!(!q.join_timeout(Duration::from_millis(2)));
             /// ```
+            #[track_caller]
             pub fn join_timeout(&self, timeout: Duration) -> bool {
                 self.inner.join(crate::deadline::after(timeout))
             }

@@ -68,6 +68,7 @@ fn joiners(t: &mut Tasks) -> &mut WaitList {
 }
 
 /// Takes a permit, waiting as `wait` allows.
+#[track_caller]
 fn acquire(sem: &Semaphore, wait: Wait) -> Option<SemaphorePermit<'_>> {
     match wait {
         Wait::Never => sem.try_acquire(),
@@ -89,19 +90,21 @@ impl<T: Ord> Heap<T> {
                 cap,
                 tasks: SpinLock::new(Tasks {
                     unfinished: 0,
-                    joiners: WaitList::new(),
+                    joiners: WaitList::waiting_on(&"Queue::join"),
                 }),
                 take_all: |heap| std::mem::take(heap).into_vec(),
             }),
         }
     }
 
+    #[track_caller]
     pub(super) fn put(&self, item: T) {
         if self.put_wait(item, Wait::Until(None)).is_err() {
             unreachable!("a put with no deadline waits until it succeeds");
         }
     }
 
+    #[track_caller]
     pub(super) fn put_wait(&self, item: T, wait: Wait) -> Result<(), T> {
         let s = &*self.shared;
         let room = match &s.room {
@@ -128,11 +131,13 @@ impl<T: Ord> Heap<T> {
         }
     }
 
+    #[track_caller]
     pub(super) fn get(&self) -> T {
         self.get_wait(Wait::Until(None))
             .expect("a get with no deadline waits until it succeeds")
     }
 
+    #[track_caller]
     pub(super) fn get_wait(&self, wait: Wait) -> Option<T> {
         let s = &*self.shared;
         let permit = acquire(&s.items, wait)?;
@@ -170,6 +175,7 @@ impl<T> Heap<T> {
     }
 
     /// Waits until every item put has been marked done; false on timeout.
+    #[track_caller]
     pub(super) fn join(&self, deadline: Option<Instant>) -> bool {
         let tasks = &self.shared.tasks;
         let t = tasks.lock();

@@ -117,7 +117,7 @@ impl Header {
             result: AtomicU8::new(0),
             home: AtomicU32::new(NO_HOME),
             park: ParkCell::new(),
-            joiners: WaitQueue::new(),
+            joiners: WaitQueue::waiting_on(&"join"),
             id,
             name,
             stack_size,
@@ -220,6 +220,7 @@ impl Header {
     }
 
     /// Waits until the task is done or `deadline` passes; true when done.
+    #[track_caller]
     pub(crate) fn wait_done(&self, deadline: Option<Instant>) -> bool {
         self.joiners.wait_until(deadline, || self.is_done())
     }

@@ -55,7 +55,7 @@ impl<T: Clone> AsyncResult<T> {
         AsyncResult {
             value: Mutex::new(None),
             ready: AtomicBool::new(false),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::waiting_on(&"AsyncResult::get"),
         }
     }
 
@@ -96,6 +96,7 @@ impl<T: Clone> AsyncResult<T> {
     /// greenlet::spawn(move || r2.set(6 * 7));
     /// assert_eq!(r.get(), 42); // waits for the value
     /// ```
+    #[track_caller]
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("waiting without a deadline ends with a value")
@@ -109,10 +110,12 @@ impl<T: Clone> AsyncResult<T> {
     /// let r = greenlet::sync::AsyncResult::<u8>::new();
     /// assert_eq!(r.get_timeout(Duration::from_millis(5)), None);
     /// ```
+    #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
         self.get_until(crate::deadline::after(timeout))
     }
 
+    #[track_caller]
     fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
         if !self.waiters.wait_until(deadline, || self.is_ready()) {
             return None;

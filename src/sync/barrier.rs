@@ -80,7 +80,7 @@ impl Barrier {
             state: SpinLock::new(State {
                 arrived: 0,
                 generation: 0,
-                waiters: WaitList::new(),
+                waiters: WaitList::waiting_on(&"Barrier::wait"),
             }),
         }
     }
@@ -95,6 +95,7 @@ impl Barrier {
     /// barrier.wait(); // returns when both have arrived
     /// other.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         self.wait_until(None)
             .expect("waiting without a deadline ends with the round")
@@ -109,10 +110,12 @@ impl Barrier {
     /// // Nobody else comes: give up after 5 ms.
     /// assert!(barrier.wait_timeout(Duration::from_millis(5)).is_none());
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
         self.wait_until(crate::deadline::after(timeout))
     }
 
+    #[track_caller]
     fn wait_until(&self, deadline: Option<Instant>) -> Option<BarrierWaitResult> {
         let mut s = self.state.lock();
         s.arrived += 1;

@@ -63,7 +63,7 @@ impl Condvar {
     /// ```
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: SpinLock::new(WaitList::new()),
+            waiters: SpinLock::new(WaitList::waiting_on(&"Condvar::wait")),
         }
     }
 
@@ -84,6 +84,7 @@ impl Condvar {
     ///     guard = cv.wait(guard); // unlocks while waiting, locks again before returning
     /// }
     /// ```
+    #[track_caller]
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.wait_until(guard, None).0
     }
@@ -97,6 +98,7 @@ impl Condvar {
     /// let (_guard, timed_out) = cv.wait_timeout(m.lock(), Duration::from_millis(5));
     /// assert!(timed_out);
     /// ```
+    #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -121,6 +123,7 @@ impl Condvar {
     /// let guard = pair.1.wait_while(pair.0.lock(), |n| *n < 3);
     /// assert_eq!(*guard, 3);
     /// ```
+    #[track_caller]
     pub fn wait_while<'a, T: ?Sized>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -132,6 +135,7 @@ impl Condvar {
         guard
     }
 
+    #[track_caller]
     fn wait_until<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,

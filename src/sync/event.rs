@@ -46,7 +46,7 @@ impl Event {
     pub const fn new() -> Event {
         Event {
             state: AtomicU64::new(0),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::waiting_on(&"Event::wait"),
         }
     }
 
@@ -115,6 +115,7 @@ impl Event {
     /// started.wait(); // returns once the worker has started
     /// worker.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         self.wait_deadline(None);
     }
@@ -128,10 +129,12 @@ impl Event {
     /// e.set();
     /// assert!(e.wait_timeout(Duration::from_millis(5)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, d: Duration) -> bool {
         self.wait_deadline(crate::deadline::after(d))
     }
 
+    #[track_caller]
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
         let start = self.state.load(SeqCst);
         if start & 1 == 1 {

@@ -75,7 +75,7 @@ impl<T> Mutex<T> {
         Mutex {
             state: SpinLock::new(State {
                 locked: false,
-                waiters: WaitList::new(),
+                waiters: WaitList::waiting_on(&"Mutex::lock"),
             }),
             value: UnsafeCell::new(value),
         }
@@ -113,6 +113,7 @@ impl<T: ?Sized> Mutex<T> {
     /// greenlet::joinall(adders);
     /// assert_eq!(*total.lock(), 10);
     /// ```
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         self.lock_until(None)
             .expect("waiting without a deadline ends locked")
@@ -146,10 +147,12 @@ impl<T: ?Sized> Mutex<T> {
     /// drop(held);
     /// assert!(m.lock_timeout(Duration::from_millis(5)).is_some());
     /// ```
+    #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         self.lock_until(crate::deadline::after(timeout))
     }
 
+    #[track_caller]
     fn lock_until(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T>> {
         let mut s = self.state.lock();
         if !s.locked {

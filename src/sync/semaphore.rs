@@ -63,7 +63,7 @@ impl Semaphore {
         Semaphore {
             state: SpinLock::new(State {
                 permits,
-                waiters: WaitList::new(),
+                waiters: WaitList::waiting_on(&"Semaphore::acquire"),
             }),
         }
     }
@@ -89,6 +89,7 @@ impl Semaphore {
     ///     .collect();
     /// assert!(greenlet::joinall(users).iter().all(Result::is_ok));
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         self.acquire_until(None)
             .expect("waiting without a deadline ends with a permit")
@@ -117,10 +118,12 @@ impl Semaphore {
     /// drop(held);
     /// assert!(sem.acquire_timeout(Duration::from_millis(5)).is_some());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         self.acquire_until(crate::deadline::after(timeout))
     }
 
+    #[track_caller]
     fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
         self.take_until(deadline)
             .then(|| SemaphorePermit { sem: self })
@@ -129,6 +132,7 @@ impl Semaphore {
     /// Takes a permit (counted down, or handed over by a releaser); false if `deadline` passed.
     /// Callers make the permit with a lazy `then(|| ..)`: a permit built eagerly and dropped on
     /// failure would release a permit never taken.
+    #[track_caller]
     fn take_until(&self, deadline: Option<Instant>) -> bool {
         let mut s = self.state.lock();
         // Released permits go to waiters first, so a free permit means nobody waits.
@@ -172,6 +176,7 @@ impl Semaphore {
     /// assert_eq!(done, [0, 1, 2, 3, 4, 5]);
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
+    #[track_caller]
     pub fn acquire_owned(self: &Arc<Self>) -> OwnedSemaphorePermit {
         self.acquire_owned_until(None)
             .expect("waiting without a deadline ends with a permit")
@@ -204,6 +209,7 @@ impl Semaphore {
     /// drop(held);
     /// assert!(sem.acquire_owned_timeout(Duration::from_millis(5)).is_some());
     /// ```
+    #[track_caller]
     pub fn acquire_owned_timeout(
         self: &Arc<Self>,
         timeout: Duration,
@@ -211,6 +217,7 @@ impl Semaphore {
         self.acquire_owned_until(crate::deadline::after(timeout))
     }
 
+    #[track_caller]
     fn acquire_owned_until(
         self: &Arc<Self>,
         deadline: Option<Instant>,

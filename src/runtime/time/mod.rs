@@ -114,7 +114,7 @@ mod tests {
 
     fn dead_entry() -> TimerAction {
         // An unparker for a park that is not waiting: the calling thread never prepared one.
-        let parker = crate::park::prepare();
+        let parker = crate::park::prepare_for(&"test");
         let u = parker.unparker();
         drop(parker);
         TimerAction::Unpark(u)
