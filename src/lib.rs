@@ -63,6 +63,7 @@
 //! | `gevent.spawn_later(s, f)`, `sched.enter(delay, prio, f)` | [`spawn_later`] |
 //! | `g.join()`, `g.get()`, `t.join()` | [`Greenlet::join`] (the value, or why there is none) |
 //! | `gevent.joinall(gs)` | [`joinall`] |
+//! | `gevent.wait(objs, count=1)`, `gevent.iwait(objs)` | [`wait_any`], [`iwait`] (over greenlets, events, async results) |
 //! | `g.ready()`, `not t.is_alive()` | [`Greenlet::is_finished`] |
 //! | `g.kill()` | [`Greenlet::kill`] |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep()`], [`yield_now`] |
