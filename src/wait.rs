@@ -56,6 +56,12 @@ pub(crate) mod sealed {
 
     /// A waitable's wait queue, opaque outside the crate.
     pub struct Waiters<'a>(pub(crate) &'a crate::park::WaitQueue);
+
+    impl std::fmt::Debug for Waiters<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Waiters").finish_non_exhaustive()
+        }
+    }
 }
 
 pub(crate) use sealed::{Sealed, Waiters};
