@@ -105,7 +105,11 @@
 //!   this crate (or that calls a blocking OS function) holds its worker, and the greenlets
 //!   homed on that worker wait for it, even if other workers are idle (greenlets not yet
 //!   started are taken by the idle workers, and extra workers step in while every worker is
-//!   held). The stall monitor names such a greenlet after 100 ms.
+//!   held). The stall monitor names such a greenlet after 100 ms. In particular, a greenlet
+//!   must not spin-wait (poll a flag or `try_recv` in a loop without a blocking call) for
+//!   another greenlet: if that one lives on the same worker (a child spawned before the
+//!   spinner's last park usually does), it never runs. Wait on an [`sync::Event`] or a
+//!   channel, or call [`yield_now`] in the loop.
 //! - **Kill and timeouts unwind.** [`Greenlet::kill`] and [`with_timeout`] stop a greenlet by
 //!   unwinding it out of its current blocking call, running destructors on the way (gevent raises
 //!   `GreenletExit` or `Timeout` there). The crate therefore needs `panic = "unwind"` (the
