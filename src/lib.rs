@@ -174,6 +174,7 @@ mod dump;
 mod greenlet;
 mod io;
 mod join_error;
+mod loom;
 mod park;
 mod runtime;
 mod scope;

@@ -13,9 +13,10 @@
 //! carry nothing (the woken party retries), so a waiter that times out or is killed consumes
 //! nothing: no message is lost or taken by a cancelled receiver.
 
+use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::*};
+use crate::loom::{hint, thread};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::time::Instant;
 
 use super::locked::{Fail, Wait};
@@ -113,7 +114,7 @@ impl<T> ArrayChan<T> {
                 }
             } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
                 // The slot still holds last lap's value: full, unless a receiver is mid-read.
-                std::sync::atomic::fence(SeqCst);
+                fence(SeqCst);
                 let head = self.head.0.load(Relaxed);
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(value);
@@ -153,7 +154,7 @@ impl<T> ArrayChan<T> {
                 }
             } else if stamp == head {
                 // The slot is free: empty, unless a sender is mid-write.
-                std::sync::atomic::fence(SeqCst);
+                fence(SeqCst);
                 let tail = self.tail.0.load(Relaxed);
                 if tail == head {
                     return None;
@@ -304,10 +305,113 @@ impl<T> Drop for ArrayChan<T> {
 fn backoff(spins: &mut u32) {
     if *spins < 6 {
         for _ in 0..(1 << *spins) {
-            std::hint::spin_loop();
+            hint::spin_loop();
         }
     } else {
-        std::thread::yield_now();
+        thread::yield_now();
     }
     *spins += 1;
+}
+
+/// loom models of the ring: the real `ArrayChan`, with its non-blocking `send` and `recv` (a
+/// blocking one parks, which is the wait queue's model), from loom threads.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::ArrayChan;
+    use crate::channel::locked::{Fail, Wait};
+
+    /// Sends `value`, yielding while the ring is full.
+    fn send(chan: &ArrayChan<Arc<usize>>, mut value: Arc<usize>) {
+        loop {
+            match chan.send(value, Wait::Never) {
+                Ok(()) => return,
+                Err((v, Fail::WouldBlock)) => value = v,
+                Err((_, fail)) => panic!("send failed: {fail:?}"),
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// Receives one message, yielding while the ring is empty.
+    fn recv(chan: &ArrayChan<Arc<usize>>) -> Arc<usize> {
+        loop {
+            match chan.recv(Wait::Never) {
+                Ok(v) => return v,
+                Err(Fail::WouldBlock) => thread::yield_now(),
+                Err(fail) => panic!("recv failed: {fail:?}"),
+            }
+        }
+    }
+
+    /// Two senders (two messages and one) and one receiver on a ring of two slots, so that the
+    /// positions wrap a lap: every message arrives exactly once, each sender's in order; the one
+    /// left in the ring is dropped once with it.
+    #[test]
+    fn loom_ring_two_senders_one_receiver() {
+        loom::model(|| {
+            let chan = Arc::new(ArrayChan::new(2));
+            chan.add_sender();
+            let messages: Vec<Arc<usize>> = (0..4).map(Arc::new).collect();
+            let senders: Vec<_> = [vec![0, 1], vec![2, 3]]
+                .into_iter()
+                .map(|ids| {
+                    let chan = chan.clone();
+                    let msgs: Vec<_> = ids.iter().map(|&i| messages[i].clone()).collect();
+                    thread::spawn(move || {
+                        for m in msgs {
+                            send(&chan, m);
+                        }
+                    })
+                })
+                .collect();
+            let got: Vec<usize> = (0..3).map(|_| *recv(&chan)).collect();
+            for s in senders {
+                s.join().unwrap();
+            }
+            let mut all = got.clone();
+            all.push(*recv(&chan));
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2, 3], "received {got:?}");
+            let pos = |x: usize| got.iter().position(|&g| g == x);
+            for (a, b) in [(0, 1), (2, 3)] {
+                if let (Some(pa), Some(pb)) = (pos(a), pos(b)) {
+                    assert!(pa < pb, "sender order broken: {got:?}");
+                }
+            }
+            drop(chan);
+            for m in &messages {
+                assert_eq!(
+                    Arc::strong_count(m),
+                    1,
+                    "message {m} leaked or dropped twice"
+                );
+            }
+        });
+    }
+
+    /// One sender, two receivers racing on a ring of two slots: nothing lost or doubled.
+    #[test]
+    fn loom_ring_one_sender_two_receivers() {
+        loom::model(|| {
+            let chan = Arc::new(ArrayChan::new(2));
+            chan.add_receiver();
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let chan = chan.clone();
+                    thread::spawn(move || *recv(&chan))
+                })
+                .collect();
+            for i in 0..3 {
+                send(&chan, Arc::new(i));
+            }
+            let mut got: Vec<usize> = receivers.into_iter().map(|r| r.join().unwrap()).collect();
+            got.push(*recv(&chan));
+            got.sort_unstable();
+            assert_eq!(got, [0, 1, 2]);
+        });
+    }
 }

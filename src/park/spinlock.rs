@@ -71,10 +71,10 @@ impl<T> SpinLock<T> {
             while self.locked.load(Relaxed) {
                 if round < SPIN_ROUNDS {
                     for _ in 0..(1 << round) {
-                        std::hint::spin_loop();
+                        crate::loom::hint::spin_loop();
                     }
                 } else if round < YIELD_ROUNDS {
-                    std::thread::yield_now();
+                    crate::loom::thread::yield_now();
                 } else {
                     std::thread::sleep(BACKOFF_SLEEP);
                 }
