@@ -63,6 +63,15 @@ impl WaitQueue {
         }
     }
 
+    /// Under loom: makes the queue's atomics now, on the calling thread. (Made on first use
+    /// otherwise, so that `new` stays `const`, which loom would see as unsynchronised with the
+    /// threads the queue is then shared with.)
+    #[cfg(all(test, loom))]
+    pub(crate) fn loom_init(&self) {
+        self.waiters.loom_init();
+        let _ = self.nonempty.load(SeqCst);
+    }
+
     /// Wakes the first waiter still parked; false if there was none.
     ///
     /// Unlike [`notify_all`](WaitQueue::notify_all) this issues no fence of its own: the caller
@@ -130,6 +139,7 @@ mod loom_tests {
     fn loom_waitqueue_flag_and_notify_all() {
         loom::model(|| {
             let queue = Arc::new(WaitQueue::new());
+            queue.loom_init();
             let flag = Arc::new(AtomicBool::new(false));
             let notifier = {
                 let (queue, flag) = (queue.clone(), flag.clone());
@@ -151,6 +161,7 @@ mod loom_tests {
     fn loom_waitqueue_notify_one_passes_on_a_timed_out_wakeup() {
         loom::model(|| {
             let queue = Arc::new(WaitQueue::new());
+            queue.loom_init();
             let permits = Arc::new(AtomicUsize::new(0));
             let take = |permits: &AtomicUsize| {
                 let mut n = permits.load(SeqCst);
@@ -171,6 +182,13 @@ mod loom_tests {
                 thread::spawn(move || {
                     for _ in 0..2 {
                         permits.fetch_add(1, SeqCst);
+                        // `notify_one` relies on this SeqCst read-modify-write preceding its
+                        // SeqCst load of `nonempty` in the single total order (see its docs).
+                        // loom models SeqCst accesses as AcqRel only (tokio-rs/loom#180), and
+                        // without this fence reports a lost wake-up that C++20's model (and
+                        // x86-64's locked RMW, ARMv8's stlxr/ldar) rules out; with it, the model
+                        // checks the rest: the hand-off past a waiter that timed out.
+                        crate::loom::sync::atomic::fence(SeqCst);
                         queue.notify_one();
                     }
                 })

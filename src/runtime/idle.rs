@@ -145,6 +145,16 @@ impl Idle {
     }
 
     /// After new work was made visible: wakes a sleeper unless a worker is already searching.
+    ///
+    /// Two loads of two words, not one snapshot, and that is enough: each condition alone
+    /// justifies skipping the wake-up. `num_sleeping == 0`: a worker that goes to sleep
+    /// registers, fences and looks at the queues; if its fence comes after ours in the SeqCst
+    /// order it sees the work, otherwise our load (after our fence) sees its registration. A
+    /// searcher seen: it has yet to end its search, and a searcher that ends without work
+    /// registers and looks once more the same way (a sleeper whose last look finds work passes
+    /// a wake-up on, see `worker::sleep`). A stale pair (one worker moving from searching to
+    /// sleeping between the two loads) only makes us see one state or the other, each safe.
+    /// The loom models `loom_idle_*` below check it.
     pub(crate) fn notify_one(&self, sleepers: &[Sleeper], io: &Driver) {
         fence(SeqCst);
         if self.num_searching.load(SeqCst) != 0 || self.num_sleeping.load(SeqCst) == 0 {
