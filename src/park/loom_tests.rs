@@ -83,6 +83,16 @@ fn race(parties: &'static [Party]) {
 }
 
 #[test]
+fn loom_park_unparker_and_worker() {
+    race(&[Party::Unparker]);
+}
+
+#[test]
+fn loom_park_kill_and_worker() {
+    race(&[Party::Killer]);
+}
+
+#[test]
 fn loom_park_unparker_timer_and_worker() {
     race(&[Party::Unparker, Party::Timer]);
 }
