@@ -179,6 +179,7 @@ mod dump;
 mod greenlet;
 mod io;
 mod join_error;
+mod loom;
 mod park;
 mod runtime;
 mod scope;

@@ -5,8 +5,9 @@
 //!
 //! # The token
 //!
-//! Each context owns a [`ParkCell`] whose `token` word holds a generation and a status. Every park
-//! starts a new generation in `WAITING` ([`prepare_for`]) and hands out [`Unparker`]s stamped with it.
+//! Each context owns a [`ParkCell`] whose `token` word holds a generation and a status (a
+//! [`Token`], laid out in `token.rs`). Every park starts a new generation in `WAITING`
+//! ([`prepare_for`]) and hands out [`Unparker`]s stamped with it.
 //! An unparker, a timer and a kill all try the same compare-and-swap from `(gen, WAITING)` to
 //! `(gen, their status)`: exactly one wins, once, and only for that park. A stale unparker (from
 //! an earlier park, or one whose waiter already timed out) fails the CAS and reports `false`, so a
@@ -39,20 +40,24 @@
 //! [`with_timeout`]: crate::with_timeout
 
 mod hold;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod site;
 mod spinlock;
+mod token;
 mod waitlist;
 mod waitqueue;
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::resume_unwind;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 use std::sync::Arc;
-use std::thread::{self, Thread};
 use std::time::Instant;
 
+use self::token::{AtomicToken, Status, Token};
 use crate::coroutine::{self, Suspend};
+use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+use crate::loom::thread::{self, Thread};
 use crate::runtime::{self, Task, TaskRef};
 
 pub(crate) use hold::HoldTimeouts;
@@ -60,19 +65,6 @@ pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site
 pub(crate) use spinlock::SpinLock;
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
-
-/// The low byte holds the status (low nibble) and the PARKED bit; the generation is above it.
-const STATUS_BITS: u32 = 8;
-const STATUS_MASK: u64 = 0x0F;
-/// The greenlet is suspended in this park and its run reference is in the token.
-const PARKED: u64 = 0x80;
-const IDLE: u64 = 0;
-const WAITING: u64 = 1;
-const UNPARKED: u64 = 2;
-const TIMED_OUT: u64 = 3;
-const KILLED: u64 = 4;
-/// A plain thread's park ended by the deadlock detector (`DeadlockPolicy::Panic`).
-const DEADLOCKED: u64 = 5;
 
 const KILL_NONE: u8 = 0;
 const KILL_REQUESTED: u8 = 1;
@@ -113,7 +105,7 @@ pub(crate) enum Wake {
 #[repr(C)]
 pub(crate) struct ParkCell {
     kill: AtomicU8,
-    token: AtomicU64,
+    token: AtomicToken,
     /// `with_timeout` frames, innermost last. Only the owning context touches them.
     frames: UnsafeCell<Vec<Frame>>,
     next_frame: Cell<u64>,
@@ -136,7 +128,7 @@ unsafe impl Sync for ParkCell {}
 impl ParkCell {
     pub(crate) fn new() -> ParkCell {
         ParkCell {
-            token: AtomicU64::new(IDLE),
+            token: AtomicToken::new(Token::IDLE),
             kill: AtomicU8::new(KILL_NONE),
             frames: UnsafeCell::new(Vec::new()),
             next_frame: Cell::new(0),
@@ -216,34 +208,34 @@ impl ParkCell {
         // Greenlet parks are never shielded: a greenlet unwinding a panic parks as its thread
         // (see the module docs), so only the token decides.
         let token = self.token.load(SeqCst);
-        if token & STATUS_MASK != WAITING {
+        if !token.is_waiting() {
             return Ended::Lost;
         }
-        self.end(token >> STATUS_BITS, KILLED)
+        self.end(token.gen(), Status::Killed)
     }
 
     /// Whether the context is a greenlet parked now (suspended in a park, its run reference in
     /// the token). A snapshot, for dumps.
     pub(crate) fn is_parked(&self) -> bool {
-        self.token.load(Relaxed) & PARKED != 0
+        self.token.load(Relaxed).is_parked()
     }
 
     /// The status of the park with generation `gen`, as seen now.
-    fn status(&self, gen: u64) -> u64 {
+    fn status(&self, gen: u64) -> Status {
         let token = self.token.load(Acquire);
-        if token >> STATUS_BITS == gen {
-            token & STATUS_MASK
+        if token.gen() == gen {
+            token.status()
         } else {
-            IDLE
+            Status::Idle
         }
     }
 
     /// Moves the park `gen` from WAITING to `status`, as its own context (which runs, so the
     /// PARKED bit is clear); true if this call won.
-    fn finish(&self, gen: u64, status: u64) -> bool {
-        let waiting = (gen << STATUS_BITS) | WAITING;
+    fn finish(&self, gen: u64, status: Status) -> bool {
+        let waiting = Token::waiting(gen);
         self.token
-            .compare_exchange(waiting, (gen << STATUS_BITS) | status, AcqRel, Relaxed)
+            .compare_exchange(waiting, waiting.ended(status), AcqRel, Relaxed)
             .is_ok()
     }
 
@@ -253,14 +245,14 @@ impl ParkCell {
     /// Release publishes what the waker handed over (a message, a permit) to the woken context,
     /// which reads the token with Acquire; Acquire takes the run reference from the worker that
     /// set PARKED.
-    fn end(&self, gen: u64, status: u64) -> Ended {
-        let waiting = (gen << STATUS_BITS) | WAITING;
-        let ended = (gen << STATUS_BITS) | status;
+    fn end(&self, gen: u64, status: Status) -> Ended {
+        let waiting = Token::waiting(gen);
+        let ended = waiting.ended(status);
         // Guess that the greenlet is parked (the usual case when one greenlet wakes another);
         // a wrong guess costs one more CAS.
         match self
             .token
-            .compare_exchange(waiting | PARKED, ended, AcqRel, Relaxed)
+            .compare_exchange(waiting.parked(), ended, AcqRel, Relaxed)
         {
             Ok(_) => Ended::Parked,
             Err(actual) if actual == waiting => {
@@ -268,12 +260,24 @@ impl ParkCell {
                     Ok(_) => Ended::Running,
                     // The worker set PARKED in between; nobody else can have ended the park
                     // without also clearing WAITING.
-                    Err(now) if now == waiting | PARKED => self.end(gen, status),
+                    Err(now) if now == waiting.parked() => self.end(gen, status),
                     Err(_) => Ended::Lost,
                 }
             }
             Err(_) => Ended::Lost,
         }
+    }
+
+    /// Starts the next park of this (the caller's own) context, in `Waiting`; returns its
+    /// generation.
+    ///
+    /// A plain store: the previous park has ended and the context runs, so no other party can
+    /// write the token now (they only ever CAS a waiting token of their own generation). Release
+    /// orders it before the registration of the unparkers, whose firers read it.
+    fn begin(&self) -> u64 {
+        let gen = self.token.load(Relaxed).next_gen();
+        self.token.store(Token::waiting(gen), Release);
+        gen
     }
 
     /// Called by a worker right after its greenlet suspended to park: marks it PARKED. True: it
@@ -282,13 +286,13 @@ impl ParkCell {
     /// now), and the worker must requeue the greenlet.
     pub(crate) fn mark_parked(&self) -> bool {
         let token = self.token.load(Acquire);
-        if token & STATUS_MASK != WAITING {
+        if !token.is_waiting() {
             return false;
         }
         // Fails only if the park ended meanwhile: nobody else sets PARKED or a new generation.
         if self
             .token
-            .compare_exchange(token, token | PARKED, SeqCst, Relaxed)
+            .compare_exchange(token, token.parked(), SeqCst, Relaxed)
             .is_err()
         {
             return false;
@@ -299,7 +303,7 @@ impl ParkCell {
         let killed_here = self.kill.load(SeqCst) == KILL_REQUESTED
             && self
                 .token
-                .compare_exchange(token | PARKED, (token & !0xFF) | KILLED, AcqRel, Relaxed)
+                .compare_exchange(token.parked(), token.ended(Status::Killed), AcqRel, Relaxed)
                 .is_ok();
         !killed_here
     }
@@ -313,7 +317,7 @@ pub(crate) struct ThreadCtx {
     deadlock: std::sync::Mutex<Option<Arc<str>>>,
 }
 
-thread_local! {
+thread::thread_local! {
     static THREAD_CTX: Arc<ThreadCtx> = Arc::new(ThreadCtx {
         cell: ParkCell::new(),
         thread: thread::current(),
@@ -416,15 +420,15 @@ pub(crate) struct Unparker {
 impl Unparker {
     /// Ends the park it was made for; false if that park already ended (or never began).
     pub(crate) fn unpark(self) -> bool {
-        self.fire(UNPARKED)
+        self.fire(Status::Unparked)
     }
 
     /// Ends the park with `TimedOut`; used by timers.
     pub(crate) fn time_out(self) -> bool {
-        self.fire(TIMED_OUT)
+        self.fire(Status::TimedOut)
     }
 
-    fn fire(self, status: u64) -> bool {
+    fn fire(self, status: Status) -> bool {
         self.claim_with(status).map(Wakeup::wake).is_some()
     }
 
@@ -434,10 +438,10 @@ impl Unparker {
     /// as parking_lot and tokio's `WakeList` do. `None`: that park already ended.
     #[allow(dead_code)] // the wait lists move to it next
     pub(crate) fn claim(self) -> Option<Wakeup> {
-        self.claim_with(UNPARKED)
+        self.claim_with(Status::Unparked)
     }
 
-    fn claim_with(self, status: u64) -> Option<Wakeup> {
+    fn claim_with(self, status: Status) -> Option<Wakeup> {
         match self.target.cell().end(self.gen, status) {
             Ended::Lost => None,
             Ended::Running => Some(Wakeup(match self.target {
@@ -522,11 +526,7 @@ pub(crate) fn prepare_for(what: &'static &'static str) -> Parker {
         Context::Thread(_) => runtime::precise_now(),
     };
     cell.site.record(what, std::panic::Location::caller(), now);
-    let gen = (cell.token.load(Relaxed) >> STATUS_BITS).wrapping_add(1) & (u64::MAX >> STATUS_BITS);
-    // A plain store: the previous park has ended and the context runs, so no other party can
-    // write the token now (they only ever CAS a WAITING token of their own generation). Release
-    // orders it before the registration of the unparkers, whose firers read it.
-    cell.token.store((gen << STATUS_BITS) | WAITING, Release);
+    let gen = cell.begin();
     let cell = NonNull::from(cell);
     Parker {
         context,
@@ -583,7 +583,9 @@ impl Parker {
             // The common case, kept short: a greenlet (never shielded) waiting for another
             // party with no deadline of its own; an enclosing with_timeout sends it below.
             if cell.frames().is_empty() {
-                if cell.kill.load(Relaxed) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
+                if cell.kill.load(Relaxed) == KILL_REQUESTED
+                    && cell.finish(self.gen, Status::Killed)
+                {
                     cell.deliver_kill();
                 }
                 self.block_greenlet(None);
@@ -591,7 +593,10 @@ impl Parker {
             }
         }
         let shielded = self.shielded;
-        if !shielded && cell.kill.load(SeqCst) == KILL_REQUESTED && cell.finish(self.gen, KILLED) {
+        if !shielded
+            && cell.kill.load(SeqCst) == KILL_REQUESTED
+            && cell.finish(self.gen, Status::Killed)
+        {
             cell.deliver_kill();
         }
         let frame = if shielded {
@@ -615,19 +620,19 @@ impl Parker {
         let mut timer = None;
         if let Some(at) = wake_at {
             if runtime::deadline_passed(at) {
-                cell.finish(self.gen, TIMED_OUT);
+                cell.finish(self.gen, Status::TimedOut);
                 return;
             }
             timer =
                 runtime::add_cancellable_timer(at, runtime::TimerAction::Unpark(self.unparker()));
         }
-        while cell.status(self.gen) == WAITING {
+        while cell.status(self.gen) == Status::Waiting {
             coroutine::suspend(Suspend::Park);
         }
         // Ended otherwise than by its timer (an unpark, a kill): the timer goes now, so that
         // the wheels hold only timers that can still fire.
         if let Some(key) = timer {
-            if cell.status(self.gen) != TIMED_OUT {
+            if cell.status(self.gen) != Status::TimedOut {
                 runtime::cancel_timer(key);
             }
         }
@@ -635,14 +640,17 @@ impl Parker {
 
     fn block_thread(&self, wake_at: Option<Instant>) {
         let cell = self.cell();
-        if cell.status(self.gen) == WAITING && runtime::current_task_ptr().is_some() {
+        if cell.status(self.gen) == Status::Waiting && runtime::current_task_ptr().is_some() {
             // A greenlet unwinding a panic: its worker thread is about to block.
             runtime::worker_blocks();
         }
         // A plain thread that may wait for ever is watched by the deadlock detector, which
         // needs the runtime (its monitor thread) running.
         let _blocked = match (&self.context, wake_at) {
-            (Context::Thread(ctx), None) if runtime::current_task_ptr().is_none() => {
+            // (Not under loom: its models drive this path from loom threads, runtime-less.)
+            (Context::Thread(ctx), None)
+                if runtime::current_task_ptr().is_none() && !cfg!(loom) =>
+            {
                 runtime::ensure_started();
                 let blocked = site::Blocked::new(ctx, self.gen);
                 runtime::thread_blocked();
@@ -650,13 +658,13 @@ impl Parker {
             }
             _ => None,
         };
-        while cell.status(self.gen) == WAITING {
+        while cell.status(self.gen) == Status::Waiting {
             match wake_at {
                 None => thread::park(),
                 Some(at) => {
                     let now = Instant::now();
                     if now >= at {
-                        cell.finish(self.gen, TIMED_OUT);
+                        cell.finish(self.gen, Status::TimedOut);
                     } else {
                         thread::park_timeout(at - now);
                     }
@@ -669,9 +677,9 @@ impl Parker {
     fn resolve(&self, deadline: Option<Instant>, frame: Option<Frame>) -> Wake {
         let cell = self.cell();
         match cell.status(self.gen) {
-            UNPARKED => Wake::Unparked,
-            KILLED => cell.deliver_kill(),
-            DEADLOCKED => self.deliver_deadlock(),
+            Status::Unparked => Wake::Unparked,
+            Status::Killed => cell.deliver_kill(),
+            Status::Deadlocked => self.deliver_deadlock(),
             _ => {
                 // TIMED_OUT: the park's own deadline or an enclosing with_timeout. The earlier
                 // one wins; on a tie the call returns and the timeout fires at the next park.
@@ -706,8 +714,8 @@ impl Drop for Parker {
     /// unparker fails instead of waking the context for nothing.
     fn drop(&mut self) {
         // After a park the status is final already: a plain load spares the locked CAS.
-        if self.cell().status(self.gen) == WAITING {
-            self.cell().finish(self.gen, IDLE);
+        if self.cell().status(self.gen) == Status::Waiting {
+            self.cell().finish(self.gen, Status::Idle);
         }
     }
 }

@@ -13,8 +13,12 @@
 //! No fairness among lockers: the primitives themselves wake their waiters in FIFO order, and
 //! the lock is held too briefly for lockers to starve.
 
+// Under loom the lock is a loom mutex: the spinning constants go unused.
+#![cfg_attr(loom, allow(dead_code))]
+
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
+#[cfg(not(loom))]
 use std::sync::atomic::{AtomicBool, Ordering::*};
 
 /// Spins (doubling each round) before a contended locker starts yielding its thread.
@@ -27,7 +31,14 @@ const BACKOFF_SLEEP: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Mutual exclusion for short critical sections that never block.
 pub(crate) struct SpinLock<T> {
+    #[cfg(not(loom))]
     locked: AtomicBool,
+    /// Under loom the lock is a loom mutex, made on first use (`new` is `const`; see
+    /// [`SpinLock::loom_init`]): loom cannot get through a spin loop that two threads run at
+    /// once (it keeps scheduling the spinners), and what the models check is the protocols
+    /// around the lock, not the lock.
+    #[cfg(loom)]
+    model: std::sync::OnceLock<::loom::sync::Mutex<()>>,
     value: UnsafeCell<T>,
 }
 
@@ -45,12 +56,33 @@ impl<T> std::panic::RefUnwindSafe for SpinLock<T> {}
 impl<T> SpinLock<T> {
     pub(crate) const fn new(value: T) -> SpinLock<T> {
         SpinLock {
+            #[cfg(not(loom))]
             locked: AtomicBool::new(false),
+            #[cfg(loom)]
+            model: std::sync::OnceLock::new(),
             value: UnsafeCell::new(value),
         }
     }
 
+    /// Under loom: makes the lock now, on the calling thread (made on first use otherwise,
+    /// which loom would see as unsynchronised with the threads the lock is shared with).
+    #[cfg(all(test, loom))]
+    pub(crate) fn loom_init(&self) {
+        self.model.get_or_init(Default::default);
+    }
+
+    /// Under loom: takes the model's mutex.
+    #[cfg(loom)]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        let held = self.model.get_or_init(Default::default).lock();
+        SpinGuard {
+            lock: self,
+            _held: held.unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
     /// Takes the lock, spinning (then yielding the thread) while another holder has it.
+    #[cfg(not(loom))]
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
         if self
@@ -63,6 +95,7 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self }
     }
 
+    #[cfg(not(loom))]
     #[cold]
     fn lock_contended(&self) {
         let mut round = 0;
@@ -91,7 +124,7 @@ impl<T> SpinLock<T> {
     }
 
     /// Takes the lock if it is free.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
         self.locked
             .compare_exchange(false, true, Acquire, Relaxed)
@@ -104,6 +137,8 @@ impl<T> SpinLock<T> {
 /// the lock, say in a user's `Ord` inside a priority queue, leaves the state as it was then).
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    #[cfg(loom)]
+    _held: ::loom::sync::MutexGuard<'a, ()>,
 }
 
 impl<T> Deref for SpinGuard<'_, T> {
@@ -125,11 +160,12 @@ impl<T> Drop for SpinGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Release: everything done under the lock happens-before the next holder's Acquire.
+        #[cfg(not(loom))]
         self.lock.locked.store(false, Release);
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

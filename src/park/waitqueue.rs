@@ -5,17 +5,18 @@
 //! [`WaitQueue::notify_all`]. Either the waiter's re-check sees the new state, or the notifier sees
 //! the registration (SeqCst fences on both sides): no wake-up is lost.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::time::Instant;
 
 use super::spinlock::SpinLock;
 use super::waitlist::WaitList;
 use super::{prepare_for, Unparker, Wake};
+use crate::loom::sync::atomic::{fence, Ordering::SeqCst};
+use crate::loom::ConstAtomicBool;
 
 pub(crate) struct WaitQueue {
     waiters: SpinLock<WaitList>,
     /// True while `waiters` may be non-empty: lets notifiers skip the lock when nobody waits.
-    nonempty: AtomicBool,
+    nonempty: ConstAtomicBool,
     /// What its waiters wait on (also in `waiters`; here to read without the lock).
     what: &'static &'static str,
 }
@@ -25,7 +26,7 @@ impl WaitQueue {
     pub(crate) const fn waiting_on(what: &'static &'static str) -> WaitQueue {
         WaitQueue {
             waiters: SpinLock::new(WaitList::waiting_on(what)),
-            nonempty: AtomicBool::new(false),
+            nonempty: ConstAtomicBool::new(false),
             what,
         }
     }
@@ -66,6 +67,15 @@ impl WaitQueue {
                 return ready();
             }
         }
+    }
+
+    /// Under loom: makes the queue's atomics now, on the calling thread. (Made on first use
+    /// otherwise, so that `new` stays `const`, which loom would see as unsynchronised with the
+    /// threads the queue is then shared with.)
+    #[cfg(all(test, loom))]
+    pub(crate) fn loom_init(&self) {
+        self.waiters.loom_init();
+        let _ = self.nonempty.load(SeqCst);
     }
 
     /// Wakes the first waiter still parked; false if there was none.
@@ -141,5 +151,86 @@ impl Drop for Registration<'_> {
         if w.is_empty() {
             self.queue.nonempty.store(false, SeqCst);
         }
+    }
+}
+
+/// loom models of the register/re-check/notify protocol, with the real `wait_until` and
+/// `notify_*`: the waiters are loom threads, which park as plain-thread contexts.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use loom::thread;
+
+    use super::WaitQueue;
+    use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    /// A waiter checks a flag and parks while a notifier sets it and calls `notify_all`: the
+    /// waiter always returns (a lost wake-up would leave it parked: loom reports a deadlock).
+    #[test]
+    fn loom_waitqueue_flag_and_notify_all() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::waiting_on(&"loom"));
+            queue.loom_init();
+            let flag = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (queue, flag) = (queue.clone(), flag.clone());
+                thread::spawn(move || {
+                    flag.store(true, SeqCst);
+                    queue.notify_all();
+                })
+            };
+            assert!(queue.wait_until(None, || flag.load(SeqCst)));
+            notifier.join().unwrap();
+        });
+    }
+
+    /// Two permits handed out by `fetch_add` + `notify_one` (the ring's pattern: no fence of the
+    /// notifier's own, its SeqCst read-modify-write orders it) to a waiter without deadline and
+    /// one whose deadline has passed already. The timed-out one consumes no wake-up: the other
+    /// always gets its permit.
+    #[test]
+    fn loom_waitqueue_notify_one_passes_on_a_timed_out_wakeup() {
+        loom::model(|| {
+            let queue = Arc::new(WaitQueue::waiting_on(&"loom"));
+            queue.loom_init();
+            let permits = Arc::new(AtomicUsize::new(0));
+            let take = |permits: &AtomicUsize| {
+                let mut n = permits.load(SeqCst);
+                while n > 0 {
+                    match permits.compare_exchange(n, n - 1, SeqCst, SeqCst) {
+                        Ok(_) => return true,
+                        Err(now) => n = now,
+                    }
+                }
+                false
+            };
+            let impatient = {
+                let (queue, permits) = (queue.clone(), permits.clone());
+                thread::spawn(move || queue.wait_until(Some(Instant::now()), || take(&permits)))
+            };
+            let notifier = {
+                let (queue, permits) = (queue.clone(), permits.clone());
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        permits.fetch_add(1, SeqCst);
+                        // `notify_one` relies on this SeqCst read-modify-write preceding its
+                        // SeqCst load of `nonempty` in the single total order (see its docs).
+                        // loom models SeqCst accesses as AcqRel only (tokio-rs/loom#180), and
+                        // without this fence reports a lost wake-up that C++20's model (and
+                        // x86-64's locked RMW, ARMv8's stlxr/ldar) rules out; with it, the model
+                        // checks the rest: the hand-off past a waiter that timed out.
+                        crate::loom::sync::atomic::fence(SeqCst);
+                        queue.notify_one();
+                    }
+                })
+            };
+            assert!(queue.wait_until(None, || take(&permits)));
+            let impatient_got = impatient.join().unwrap();
+            notifier.join().unwrap();
+            let left = permits.load(SeqCst);
+            assert_eq!(left + 1 + usize::from(impatient_got), 2);
+        });
     }
 }

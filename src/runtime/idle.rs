@@ -17,9 +17,12 @@
 //!   its last look at its inbox. Either the worker sees the greenlet, or the waker sees the flag
 //!   and wakes it with [`Idle::wake_worker`].
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::thread::Thread;
+
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::sync::Mutex;
+use crate::loom::thread as sleep_thread;
 
 use crate::io::Driver;
 use crate::runtime::NO_DEADLINE;
@@ -38,6 +41,9 @@ pub(crate) struct Idle {
 /// How one worker is put to sleep and woken.
 pub(crate) struct Sleeper {
     pub(crate) thread: OnceLock<Thread>,
+    /// Under loom: the model's thread that sleeps here (a loom thread has no std handle).
+    #[cfg(loom)]
+    pub(crate) model_thread: OnceLock<crate::loom::thread::Thread>,
     notified: AtomicBool,
     /// True while the worker sleeps in the IO poller rather than in `thread::park`.
     polling: AtomicBool,
@@ -49,6 +55,8 @@ impl Sleeper {
     pub(crate) fn new() -> Sleeper {
         Sleeper {
             thread: OnceLock::new(),
+            #[cfg(loom)]
+            model_thread: OnceLock::new(),
             notified: AtomicBool::new(false),
             polling: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
@@ -65,12 +73,25 @@ impl Sleeper {
     /// `notified` is stored before `polling` is read, and the sleeper stores `polling` before it
     /// reads `notified` (all SeqCst): either the sleeper sees the wake-up, or the waker sees
     /// where it sleeps.
+    ///
+    /// A swap rather than a store: the same instruction on x86-64 (a SeqCst store is an `xchg`),
+    /// and a read-modify-write is what loom needs to order it against the sleeper's swaps (loom
+    /// keeps a partial modification order, in which a later swap of the sleeper could read its
+    /// own earlier `false` instead of this `true`, although the unpark orders this store before
+    /// it: a false deadlock in the idle models).
     pub(crate) fn wake(&self, io: &Driver) {
-        self.notified.store(true, SeqCst);
+        self.notified.swap(true, SeqCst);
         if self.polling.load(SeqCst) {
             io.wake();
-        } else if let Some(t) = self.thread.get() {
-            t.unpark();
+        } else {
+            #[cfg(loom)]
+            if let Some(t) = self.model_thread.get() {
+                t.unpark();
+                return;
+            }
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
         }
     }
 
@@ -100,13 +121,13 @@ impl Sleeper {
                 return;
             }
             if deadline == NO_DEADLINE {
-                std::thread::park();
+                sleep_thread::park();
             } else {
                 let n = now();
                 if n >= deadline {
                     return;
                 }
-                std::thread::park_timeout(std::time::Duration::from_nanos(deadline - n));
+                sleep_thread::park_timeout(std::time::Duration::from_nanos(deadline - n));
             }
         }
     }
@@ -124,6 +145,16 @@ impl Idle {
     }
 
     /// After new work was made visible: wakes a sleeper unless a worker is already searching.
+    ///
+    /// Two loads of two words, not one snapshot, and that is enough: each condition alone
+    /// justifies skipping the wake-up. `num_sleeping == 0`: a worker that goes to sleep
+    /// registers, fences and looks at the queues; if its fence comes after ours in the SeqCst
+    /// order it sees the work, otherwise our load (after our fence) sees its registration. A
+    /// searcher seen: it has yet to end its search, and a searcher that ends without work
+    /// registers and looks once more the same way (a sleeper whose last look finds work passes
+    /// a wake-up on, see `worker::sleep`). A stale pair (one worker moving from searching to
+    /// sleeping between the two loads) only makes us see one state or the other, each safe.
+    /// The loom models `loom_idle_*` below check it.
     pub(crate) fn notify_one(&self, sleepers: &[Sleeper], io: &Driver) {
         fence(SeqCst);
         if self.num_searching.load(SeqCst) != 0 || self.num_sleeping.load(SeqCst) == 0 {
@@ -248,5 +279,152 @@ impl Idle {
         let _ = self
             .horizon
             .compare_exchange(deadline, NO_DEADLINE, SeqCst, Relaxed);
+    }
+}
+
+/// loom models of the sleep/notify protocol: the real [`Idle`] and [`Sleeper`], driven by loom
+/// threads that follow the worker's calls (`worker.rs`: `search`, then `sleep`: register, look
+/// for work, sleep, unregister) and the producers' (`Runtime::push_remote`: push then
+/// `notify_one`; `Runtime::send_home`: push, fence, `wake_worker`). Work is a counter standing for
+/// the queues, pushed and taken with Relaxed operations, so that only the protocol's own fences
+/// order it.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::{Arc, OnceLock};
+
+    use loom::thread;
+
+    use super::{Idle, Sleeper};
+    use crate::io::Driver;
+    use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::*};
+    use crate::runtime::NO_DEADLINE;
+
+    /// The IO driver the wake-ups are given (never used: the models sleep in `thread::park`).
+    fn io() -> &'static Driver {
+        static IO: OnceLock<Driver> = OnceLock::new();
+        IO.get_or_init(|| Driver::new().expect("an IO driver"))
+    }
+
+    struct Rt {
+        idle: Idle,
+        sleepers: Vec<Sleeper>,
+        /// Runnable work any worker may take (the injector).
+        shared: AtomicUsize,
+        /// Runnable work only worker 0 may take (its inbox).
+        inbox: AtomicUsize,
+    }
+
+    impl Rt {
+        fn new(workers: usize) -> Arc<Rt> {
+            Arc::new(Rt {
+                idle: Idle::new(workers),
+                sleepers: (0..workers).map(|_| Sleeper::new()).collect(),
+                shared: AtomicUsize::new(0),
+                inbox: AtomicUsize::new(0),
+            })
+        }
+
+        fn take(&self, index: usize) -> bool {
+            let take_from = |q: &AtomicUsize| {
+                let mut n = q.load(Relaxed);
+                while n > 0 {
+                    match q.compare_exchange(n, n - 1, Relaxed, Relaxed) {
+                        Ok(_) => return true,
+                        Err(now) => n = now,
+                    }
+                }
+                false
+            };
+            (index == 0 && take_from(&self.inbox)) || take_from(&self.shared)
+        }
+
+        fn has_work(&self, index: usize) -> bool {
+            (index == 0 && self.inbox.load(Relaxed) > 0) || self.shared.load(Relaxed) > 0
+        }
+
+        /// `Runtime::push_remote`.
+        fn push_remote(&self) {
+            self.shared.fetch_add(1, Relaxed);
+            self.idle.notify_one(&self.sleepers, io());
+        }
+
+        /// `Runtime::send_home` to worker 0.
+        fn send_home(&self) {
+            self.inbox.fetch_add(1, Relaxed);
+            fence(SeqCst);
+            if self.sleepers[0].is_sleeping() {
+                self.idle.wake_worker(0, &self.sleepers, io());
+            }
+        }
+
+        /// A worker's loop until it has run `jobs` pieces of work: take, else search, else
+        /// sleep (as `Worker::search` and `Worker::sleep` call the protocol).
+        fn worker(&self, index: usize, jobs: usize) {
+            let _ = self.sleepers[index].model_thread.set(thread::current());
+            let mut done = 0;
+            while done < jobs {
+                if self.take(index) {
+                    done += 1;
+                    continue;
+                }
+                if self.idle.start_search() {
+                    let found = self.take(index);
+                    self.idle.end_search(found, &self.sleepers, io());
+                    if found {
+                        done += 1;
+                        continue;
+                    }
+                }
+                let sleeper = &self.sleepers[index];
+                self.idle.register_sleeper(index, sleeper);
+                if self.has_work(index) {
+                    self.idle.unregister_sleeper(index, sleeper);
+                    self.idle.notify_one(&self.sleepers, io());
+                    continue;
+                }
+                self.idle.set_horizon(NO_DEADLINE);
+                sleeper.sleep(NO_DEADLINE, || 0);
+                self.idle.clear_horizon(NO_DEADLINE);
+                self.idle.unregister_sleeper(index, sleeper);
+            }
+        }
+    }
+
+    /// Two workers out of work, a producer pushing two pieces of stealable work: both get run,
+    /// whatever the interleaving (a stranded piece leaves a worker asleep for ever: loom reports
+    /// the deadlock).
+    #[test]
+    fn loom_idle_push_remote_wakes_a_sleeper() {
+        loom::model(|| {
+            let rt = Rt::new(2);
+            let workers: Vec<_> = (0..2)
+                .map(|i| {
+                    let rt = rt.clone();
+                    thread::spawn(move || rt.worker(i, 1))
+                })
+                .collect();
+            rt.push_remote();
+            rt.push_remote();
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert_eq!(rt.shared.load(Relaxed), 0);
+        });
+    }
+
+    /// A started greenlet woken from another thread goes to its home's inbox: its home worker,
+    /// going to sleep meanwhile, always runs it.
+    #[test]
+    fn loom_idle_send_home_wakes_the_home_worker() {
+        loom::model(|| {
+            let rt = Rt::new(1);
+            let worker = {
+                let rt = rt.clone();
+                thread::spawn(move || rt.worker(0, 1))
+            };
+            rt.send_home();
+            worker.join().unwrap();
+            assert_eq!(rt.inbox.load(Relaxed), 0);
+        });
     }
 }

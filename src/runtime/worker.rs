@@ -336,6 +336,12 @@ impl WorkerCtx {
         rt.idle.register_sleeper(self.index, sleeper);
         if self.has_work() {
             rt.idle.unregister_sleeper(self.index, sleeper);
+            // Pushes made while this worker searched skipped their wake-ups (a searcher would
+            // find them), and its search ended before they landed: this look found them, but
+            // there may be more than this worker takes. Pass the wake-up on, as a searcher
+            // that finds work does (the idle loom model `loom_idle_push_remote_wakes_a_sleeper`
+            // strands the second of two pushes without this).
+            rt.notify_one();
             // The monitor may have seen every worker registered as asleep just now and parked.
             rt.monitor.worker_awake();
             return;
