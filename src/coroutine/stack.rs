@@ -256,8 +256,8 @@ struct Pool {
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     classes: [const { SizeClass::new() }; CLASSES],
 });
-/// How many stacks of each class the pool holds (updated under the lock, read without it by
-/// [`ensure_available`]).
+/// How many stacks of each class the pool holds: changed only under the pool's lock, with the
+/// lists, and read without it by [`ensure_available`].
 static FREE: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
 /// Whether released stacks may hold memory (checked by idle workers without the lock).
 static HOLDS_MEMORY: AtomicBool = AtomicBool::new(false);
@@ -313,10 +313,7 @@ fn give_back(size: usize, mut stacks: Vec<usize>) {
         unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
         i = j;
     }
-    let index = class_index(size);
-    let n = stacks.len();
-    lock().classes[index].clean.append(&mut stacks);
-    FREE[index].fetch_add(n, Ordering::Relaxed);
+    file_fresh(class_index(size), stacks);
 }
 
 /// Takes a stack of class size `size` from `cache`, then the global pool, then a new chunk.
@@ -325,9 +322,12 @@ pub(crate) fn alloc(size: usize, cache: &mut Vec<Stack>) -> io::Result<Stack> {
         return Ok(cache.swap_remove(pos));
     }
     let index = class_index(size);
-    if let Some(base) = lock().classes[index].pop() {
-        FREE[index].fetch_sub(1, Ordering::Relaxed);
-        return Ok(Stack { base, size });
+    {
+        let mut pool = lock();
+        if let Some(base) = pool.classes[index].pop() {
+            FREE[index].fetch_sub(1, Ordering::Relaxed);
+            return Ok(Stack { base, size });
+        }
     }
     let mut fresh = map_chunk(size)?;
     let base = fresh.pop().expect("a chunk holds at least one stack");
@@ -335,11 +335,11 @@ pub(crate) fn alloc(size: usize, cache: &mut Vec<Stack>) -> io::Result<Stack> {
     Ok(Stack { base, size })
 }
 
-/// Files the stacks of a new chunk as clean.
+/// Files free stacks whose pages hold nothing (a new chunk, or given back) as clean.
 fn file_fresh(index: usize, mut fresh: Vec<usize>) {
-    let n = fresh.len();
-    lock().classes[index].clean.append(&mut fresh);
-    FREE[index].fetch_add(n, Ordering::Relaxed);
+    let mut pool = lock();
+    FREE[index].fetch_add(fresh.len(), Ordering::Relaxed);
+    pool.classes[index].clean.append(&mut fresh);
 }
 
 /// Makes sure a greenlet spawned now with a class-size `size` stack can get one: if the pool has
