@@ -273,8 +273,27 @@ fn exhaust(limit: usize, before_release: impl FnOnce()) -> (std::io::Error, usiz
         }
     };
     let spawned = handles.len();
-    let panic = std::panic::catch_unwind(|| spawn(|| ())).unwrap_err();
-    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    // `spawn` panics in the caller with the same message. Not always at once: the check is best
+    // effort (a worker may have just filed a chunk it mapped for a greenlet that started), so
+    // try until it does. (Under heavy load, 1,000 tries were once not enough; not explained.)
+    let mut message = None;
+    for _ in 0..20_000 {
+        let (e, p) = (event.clone(), parked.clone());
+        match std::panic::catch_unwind(move || {
+            spawn(move || {
+                p.fetch_add(1, Ordering::SeqCst);
+                e.wait();
+            })
+        }) {
+            Ok(g) => handles.push(g),
+            Err(panic) => {
+                message = Some(panic.downcast_ref::<String>().cloned().unwrap_or_default());
+                break;
+            }
+        }
+    }
+    let message = message
+        .unwrap_or_else(|| panic!("spawn never panicked after Builder::spawn failed with: {err}"));
     before_release();
     event.set();
     for g in handles {

@@ -501,20 +501,33 @@ fn exhausted(len: usize, cause: Option<io::Error>) -> io::Error {
 }
 
 /// Refuses a chunk of `needed` mappings that would leave fewer than [`MAP_HEADROOM`] mappings
-/// to the rest of the process. Counts the mappings (reads `/proc/self/maps`) only when the
-/// stacks' own count comes near the limit.
+/// to the rest of the process. Counts the mappings (reads `/proc/self/maps`) when the estimate
+/// (the stacks' own mappings plus the others as last counted) comes near the limit, and every
+/// [`RECOUNT_CHUNKS`] chunks, since the rest of the process may map more meanwhile.
 fn check_headroom(needed: usize, len: usize) -> io::Result<()> {
     let max = max_map_count();
     let ours = STACK_MAPPINGS.load(Ordering::Relaxed);
-    // The rest of a process rarely holds more than a few thousand mappings.
-    if ours + needed + 4 * MAP_HEADROOM < max {
+    let others = OTHER_MAPPINGS.load(Ordering::Relaxed);
+    let chunks = CHUNKS_MAPPED.fetch_add(1, Ordering::Relaxed);
+    if chunks % RECOUNT_CHUNKS != 0 && ours + others + needed + 2 * MAP_HEADROOM < max {
         return Ok(());
     }
-    match count_mappings() {
-        Some(now) if now + needed + MAP_HEADROOM > max => Err(exhausted(len, None)),
-        _ => Ok(()),
+    let Some(now) = count_mappings() else {
+        return Ok(());
+    };
+    OTHER_MAPPINGS.store(now.saturating_sub(ours), Ordering::Relaxed);
+    if now + needed + MAP_HEADROOM > max {
+        return Err(exhausted(len, None));
     }
+    Ok(())
 }
+
+/// How often (in chunks mapped) [`check_headroom`] counts the process's mappings anyway.
+const RECOUNT_CHUNKS: usize = 64;
+/// Chunks mapped so far (attempts included).
+static CHUNKS_MAPPED: AtomicUsize = AtomicUsize::new(0);
+/// The process's mappings other than stacks, when last counted.
+static OTHER_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 
 /// Maps one chunk of guarded stacks of `size` usable bytes each; returns their base addresses.
 fn map_chunk(size: usize) -> io::Result<Vec<usize>> {
