@@ -260,11 +260,16 @@ fn sleepers_once(n: u64) -> Result<Outcome, String> {
 }
 
 fn vm_rss_kb() -> u64 {
+    status_kb("VmRSS:")
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS:`, `VmPTE:`), 0 if absent.
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
@@ -274,6 +279,7 @@ fn park(n: u64) -> Result<Outcome, String> {
     let event = Arc::new(Event::new());
     let parked = Arc::new(AtomicUsize::new(0));
     let rss_before = vm_rss_kb();
+    let pte_before = status_kb("VmPTE:");
     let t0 = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|_| {
@@ -292,6 +298,8 @@ fn park(n: u64) -> Result<Outcome, String> {
     greenlet::sleep(Duration::from_millis(50));
     let park_s = t0.elapsed().as_secs_f64();
     let rss_parked = vm_rss_kb();
+    // Page tables are memory too, outside VmRSS: one 4 KiB table maps 2 MiB of stacks.
+    let pte_parked = status_kb("VmPTE:");
     let t1 = Instant::now();
     event.set();
     for h in handles {
@@ -301,6 +309,13 @@ fn park(n: u64) -> Result<Outcome, String> {
     let bytes = (rss_parked.saturating_sub(rss_before) * 1024) as f64 / n as f64;
     Ok(Outcome::per_op(park_s + release_s, n)
         .with("bytes_per_task", format!("{bytes:.0}"))
+        .with(
+            "pte_bytes_per_task",
+            format!(
+                "{:.0}",
+                (pte_parked.saturating_sub(pte_before) * 1024) as f64 / n as f64
+            ),
+        )
         .with("rss_before_kb", rss_before)
         .with("rss_parked_kb", rss_parked)
         .with("park_s", format!("{park_s:.4}"))

@@ -47,7 +47,7 @@ impl Config {
         self
     }
 
-    /// The default stack size of new greenlets, in bytes (rounded up to whole pages; clamped to
+    /// The default stack size of new greenlets, in bytes (rounded up to a power of two; clamped to
     /// [`MIN_STACK_SIZE`]..=[`MAX_STACK_SIZE`] with a warning). Environment:
     /// `GREENLET_STACK_SIZE` (bytes, or with a `K`/`M` suffix).
     ///
@@ -263,7 +263,7 @@ pub(crate) fn resolve() -> Resolved {
     }
     Resolved {
         workers,
-        stack_size: stack::round_to_pages(clamped),
+        stack_size: stack::class_size(clamped),
         deadlock: config
             .deadlock
             .or_else(|| env_value("GREENLET_DEADLOCK", DeadlockPolicy::parse))
@@ -305,6 +305,32 @@ fn clamp_workers(n: usize) -> usize {
     } else {
         n
     }
+}
+
+/// How stack guard pages are made, from `GREENLET_STACK_GUARD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StackGuard {
+    /// `MADV_GUARD_INSTALL` where the kernel has it (Linux 6.13+), else `mprotect`: the default.
+    Auto,
+    /// Always `mprotect`, which costs two memory mappings per stack: for tests and CI to run
+    /// the fallback of older kernels on a new one.
+    Mprotect,
+}
+
+impl StackGuard {
+    fn parse(s: &str) -> Option<StackGuard> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" | "madvise" => Some(StackGuard::Auto),
+            "mprotect" => Some(StackGuard::Mprotect),
+            _ => None,
+        }
+    }
+}
+
+/// `GREENLET_STACK_GUARD`: `mprotect` forces the guard pages of older kernels, `auto` (or
+/// `madvise`) is the default. Read when the first stack is mapped; a bad value is reported.
+pub(crate) fn stack_guard_from_env() -> Option<StackGuard> {
+    env_value("GREENLET_STACK_GUARD", StackGuard::parse)
 }
 
 /// Reads and parses an environment variable; a bad value is reported (stderr and `log`) and
@@ -383,5 +409,8 @@ mod tests {
         assert_eq!(parse_count("0"), Some(0)); // one per core, like Config::workers(0)
         assert_eq!(parse_count("-1"), None);
         assert_eq!(parse_millis("250"), Some(Duration::from_millis(250)));
+        assert_eq!(StackGuard::parse("mprotect"), Some(StackGuard::Mprotect));
+        assert_eq!(StackGuard::parse("Auto"), Some(StackGuard::Auto));
+        assert_eq!(StackGuard::parse("pkeys"), None);
     }
 }

@@ -254,7 +254,8 @@ impl Builder {
 
     /// The greenlet's stack size in bytes, from
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE);
-    /// rounded up to whole pages. Only touched pages use memory.
+    /// rounded up to a power of two (stacks are pooled by size). Only touched pages use memory.
+    /// A size out of range makes [`spawn`](Builder::spawn) fail.
     ///
     /// ```
     /// // A deep recursion wants a bigger stack than the default.
@@ -274,11 +275,15 @@ impl Builder {
         self
     }
 
-    /// Spawns the greenlet. Fails with `InvalidInput` if the stack size is out of range.
+    /// Spawns the greenlet. Fails with `InvalidInput` if the stack size is out of range, and
+    /// with `OutOfMemory` if no stack can be had: memory, address space or memory mappings
+    /// (`vm.max_map_count`) ran out; the message says which and how to raise the limit.
     ///
     /// ```
     /// let g = greenlet::Builder::new().name("adder").spawn(|| 2 + 2).unwrap();
     /// assert_eq!(g.join().unwrap(), 4);
+    /// let err = greenlet::Builder::new().stack_size(1 << 60).spawn(|| ()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
@@ -316,16 +321,16 @@ impl Builder {
         T: Send + 'static,
     {
         let stack_size = self.stack_size.map(stack::validate).transpose()?;
-        Ok(spawn_task(
-            f,
-            self.name.map(String::into_boxed_str),
-            stack_size,
-            delay,
-        ))
+        spawn_task(f, self.name.map(String::into_boxed_str), stack_size, delay)
     }
 }
 
 /// Spawns a greenlet running `f` and returns its handle.
+///
+/// # Panics
+///
+/// If no stack can be had (memory, address space or memory mappings ran out), with a message
+/// that says which and what to do; [`Builder::spawn`] returns that as an error instead.
 ///
 /// ```
 /// let g = greenlet::spawn(|| "hello from a greenlet");
@@ -337,11 +342,19 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    spawn_task(f, None, None, None)
+    // A `match`, not a closure: `panic!` here reports the caller's location (track_caller).
+    match spawn_task(f, None, None, None) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Spawns a greenlet that starts no earlier than `delay` from now. Until then it holds no
 /// stack; killing it meanwhile means it never runs.
+///
+/// # Panics
+///
+/// Like [`spawn`], if no stack can be had.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -355,7 +368,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    spawn_task(f, None, None, Some(delay))
+    // A `match`, not a closure: `panic!` here reports the caller's location (track_caller).
+    match spawn_task(f, None, None, Some(delay)) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Joins every greenlet, in input order, and returns their results in that order.
@@ -389,13 +406,16 @@ fn spawn_task<F, T>(
     name: Option<Box<str>>,
     stack_size: Option<usize>,
     delay: Option<Duration>,
-) -> Greenlet<T>
+) -> io::Result<Greenlet<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let rt = runtime::get();
     let stack_size = stack_size.unwrap_or(rt.config.stack_size);
+    // Before anything is allocated: when stacks run out, the caller gets the error (the
+    // greenlet's stack itself is taken when it starts, see `coroutine::stack`).
+    stack::ensure_available(stack_size)?;
     let start_at = delay.map(crate::deadline::after);
     let task = Arc::new(Task {
         header: Header::new(next_id(), name, stack_size, Location::caller()),
@@ -415,7 +435,7 @@ where
         // A delay beyond the end of time: it never starts (it can still be killed).
         Some(None) => drop(task),
     }
-    handle
+    Ok(handle)
 }
 
 /// Ids come from a global counter in blocks of 1024 per thread, so spawning does not contend.

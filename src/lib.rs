@@ -48,12 +48,18 @@
 //! pool and given back when it ends; a greenlet not yet started holds none. The stack is address
 //! space: only the pages a greenlet touches use memory (a parked greenlet typically uses one 4 KiB
 //! page). Change the size per greenlet with [`Builder::stack_size`], or for all with
-//! [`Config::stack_size`] or `GREENLET_STACK_SIZE` (bytes, or with a `K`/`M` suffix).
+//! [`Config::stack_size`] or `GREENLET_STACK_SIZE` (bytes, or with a `K`/`M` suffix); sizes are
+//! rounded up to a power of two. When no stack can be had (memory, address space or memory
+//! mappings ran out), [`Builder::spawn`] returns an error that says which limit and how to raise
+//! it, and [`spawn`] panics with it in the caller.
 //!
 //! A stack overflow hits a guard page; the process then prints which greenlet overflowed (its
 //! name or id) and its stack size, and aborts. Guard pages are installed with
 //! `MADV_GUARD_INSTALL` on Linux 6.13 and later, so that 64 stacks share one memory mapping and
-//! hundreds of thousands of greenlets fit under the default `vm.max_map_count`.
+//! hundreds of thousands of greenlets fit under the default `vm.max_map_count`. Older kernels
+//! need `mprotect`, two mappings per stack, which caps a process near 32,000 live greenlets
+//! unless `vm.max_map_count` is raised (`sysctl -w vm.max_map_count=262144`);
+//! `GREENLET_STACK_GUARD=mprotect` makes a new kernel behave that way, for tests.
 //!
 //! # From gevent, from threading
 //!
@@ -162,6 +168,7 @@
 //! |---|---|---|
 //! | `GREENLET_WORKERS` | worker threads; 0 = one per core ([`Config::workers`]) | one per core |
 //! | `GREENLET_STACK_SIZE` | stack size of new greenlets, bytes or with a `K`/`M` suffix ([`Config::stack_size`]) | 256K |
+//! | `GREENLET_STACK_GUARD` | `mprotect` makes stack guard pages the way kernels before 6.13 need (two memory mappings per stack; for tests and CI), `auto` uses `MADV_GUARD_INSTALL` where the kernel has it | `auto` |
 //! | `GREENLET_DEADLOCK` | `report`, `panic` or `off` ([`Config::deadlock`]) | `report` |
 //! | `GREENLET_DEADLOCK_GRACE_MS` | how long a deadlock lasts before it is reported ([`Config::deadlock_grace`]) | 1000 |
 //! | `GREENLET_STALL_MS` | how long a greenlet may hold its worker before it is reported ([`Config::stall_threshold`]) | 100 |
