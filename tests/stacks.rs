@@ -274,10 +274,19 @@ fn exhaust(limit: usize, before_release: impl FnOnce()) -> (std::io::Error, usiz
     };
     let spawned = handles.len();
     // `spawn` panics in the caller with the same message. Not always at once: the check is best
-    // effort (a worker may have just filed a chunk it mapped for a greenlet that started), so
-    // try until it does. (Under heavy load, 1,000 tries were once not enough; not explained.)
+    // effort. It counts the stacks free in the pool, and a stack a queued greenlet will take
+    // when it starts is still free until then; under load the workers start them late. So
+    // before each try, let every greenlet spawned so far start (and park, or end without a
+    // stack), and try until the pool is truly empty.
     let mut message = None;
     for _ in 0..20_000 {
+        let t0 = std::time::Instant::now();
+        while parked.load(Ordering::SeqCst) + handles.iter().filter(|g| g.is_finished()).count()
+            < handles.len()
+            && t0.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::yield_now();
+        }
         let (e, p) = (event.clone(), parked.clone());
         match std::panic::catch_unwind(move || {
             spawn(move || {
