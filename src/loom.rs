@@ -13,7 +13,7 @@
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::sync::{Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::*;
@@ -22,11 +22,19 @@ pub(crate) mod sync {
 
 #[cfg(loom)]
 pub(crate) mod sync {
-    pub(crate) use ::loom::sync::Mutex;
+    pub(crate) use ::loom::sync::{Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use ::loom::sync::atomic::*;
     }
+}
+
+/// Locks a mutex of the runtime's bookkeeping. No user code runs under these locks, so a
+/// poisoned one (a bug of ours that panicked while holding it) is used as it is: the one
+/// poison-ignoring lock of the crate (`park::lock` is this, for the std mutexes that never go
+/// under loom).
+pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Threads as the park layer sees them: the handle it unparks, blocking, yielding, and the

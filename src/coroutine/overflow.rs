@@ -20,6 +20,7 @@ struct Previous {
 
 // SAFETY: plain C data, written once before our handler is installed and only read afterwards.
 unsafe impl Send for Previous {}
+// SAFETY: as above: after initialisation it is only read.
 unsafe impl Sync for Previous {}
 
 static PREVIOUS: OnceLock<Previous> = OnceLock::new();

@@ -126,8 +126,9 @@ impl<P> WaitList<P> {
 }
 
 /// Locks a `std::sync::Mutex` that guards runtime bookkeeping (a pool's members, the blocking
-/// thread pool), where a holder may block or allocate for longer than a spin lock should wait.
-/// No user code runs under these locks, so poisoning carries no meaning and is ignored.
+/// thread pool, the stack pool), where a holder may block or allocate for longer than a spin
+/// lock should wait. No user code runs under these locks, so poisoning carries no meaning and
+/// is ignored. (`crate::loom::lock` is the same for the mutexes the loom models replace.)
 pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

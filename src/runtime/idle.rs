@@ -173,7 +173,7 @@ impl Idle {
 
     fn wake_one(&self, sleepers: &[Sleeper], io: &Driver) {
         let index = {
-            let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = crate::loom::lock(&self.sleepers);
             let index = s.pop();
             if let Some(i) = index {
                 self.num_sleeping.fetch_sub(1, SeqCst);
@@ -189,7 +189,7 @@ impl Idle {
     /// Wakes worker `index` if it is registered as a sleeper (it has work only it may run).
     pub(crate) fn wake_worker(&self, index: usize, sleepers: &[Sleeper], io: &Driver) {
         let registered = {
-            let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = crate::loom::lock(&self.sleepers);
             match s.iter().position(|&i| i == index) {
                 Some(pos) => {
                     s.swap_remove(pos);
@@ -248,7 +248,7 @@ impl Idle {
 
     /// Registers worker `index` as a sleeper. The caller must then re-check for work.
     pub(crate) fn register_sleeper(&self, index: usize, sleeper: &Sleeper) {
-        let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = crate::loom::lock(&self.sleepers);
         s.push(index);
         self.num_sleeping.fetch_add(1, SeqCst);
         sleeper.sleeping.store(true, SeqCst);
@@ -258,7 +258,7 @@ impl Idle {
 
     /// Removes worker `index` from the sleepers if a waker has not already done so.
     pub(crate) fn unregister_sleeper(&self, index: usize, sleeper: &Sleeper) {
-        let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = crate::loom::lock(&self.sleepers);
         if let Some(pos) = s.iter().position(|&i| i == index) {
             s.swap_remove(pos);
             self.num_sleeping.fetch_sub(1, SeqCst);

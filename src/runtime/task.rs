@@ -133,7 +133,9 @@ impl Header {
     /// in use.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn locals(&self) -> &mut Option<Box<LocalMap>> {
-        &mut *self.locals.get()
+        // SAFETY: the caller is the running greenlet itself (see above), the only party that
+        // ever reaches this cell, so no other reference to it exists.
+        unsafe { &mut *self.locals.get() }
     }
 
     /// Drops the greenlet's `Local` values, inside the greenlet, when its function has ended.
@@ -153,7 +155,9 @@ impl Header {
     /// Only the worker that currently runs (or starts, or finishes) this task may call it.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn coroutine(&self) -> &mut Option<Coroutine> {
-        &mut *self.coroutine.get()
+        // SAFETY: the caller is the one worker running this task (see above); a task is run by
+        // one worker at a time (its run reference), so no other reference to the slot exists.
+        unsafe { &mut *self.coroutine.get() }
     }
 
     /// Enters the task in the registry of live tasks; it leaves it when dropped.
