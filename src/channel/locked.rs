@@ -18,7 +18,7 @@
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use crate::park::{park_in, SpinLock, WaitList, Wake};
+use crate::park::{park_in, Parker, SpinLock, Unparker, WaitList, Wake};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -63,25 +63,39 @@ impl<T> Store<T> for Vec<T> {
     }
 }
 
-/// A parked waiter's message slot, on the waiter's own stack.
-struct Slot<T>(*mut Option<T>);
+/// A parked waiter's message slot, on the waiter's own stack; or, for a select that only
+/// watches (`watch`), no slot at all: such a waiter is woken, never handed a message.
+struct Slot<T> {
+    ptr: *mut Option<T>,
+    /// A select's sender (it has no message until it is chosen) or a `Select::ready` receiver:
+    /// wake it and go on, as if it were not there.
+    watch: bool,
+}
 
 // SAFETY: a slot is only dereferenced under the engine's lock, while its waiter is parked and its
 // entry is in a wait list (it is removed, under the same lock, before the waiter's frame ends:
-// see `park_in`). The value inside is a T: Send moving between threads.
+// see `park_in`, and `channel::select` for a select's slots). The value inside is a T: Send
+// moving between threads.
 unsafe impl<T: Send> Send for Slot<T> {}
 
 impl<T> Slot<T> {
+    fn of(slot: &mut Option<T>) -> Slot<T> {
+        Slot {
+            ptr: slot,
+            watch: false,
+        }
+    }
+
     /// # Safety
-    /// Under the engine's lock, for a waiter just popped from its list.
+    /// Under the engine's lock, for a waiter just popped from its list, not a watcher.
     unsafe fn put(&self, value: T) {
-        *self.0 = Some(value);
+        *self.ptr = Some(value);
     }
 
     /// # Safety
     /// As for `put`.
     unsafe fn take(&self) -> Option<T> {
-        (*self.0).take()
+        (*self.ptr).take()
     }
 }
 
@@ -116,6 +130,41 @@ pub(crate) struct State<T, S> {
 }
 
 impl<T, S: Store<T>> State<T, S> {
+    /// Wakes the first selecting sender still parked (not `except`'s own registration): room
+    /// freed up, or a receiver is about to park.
+    /// True if one was woken: it has chosen to send here.
+    fn wake_one_watching_sender(&mut self, except: Option<&Parker>) -> bool {
+        while let Some(w) = self
+            .senders
+            .pop_where(|w| w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
+        {
+            if w.unparker.unpark() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether a receive would not wait: a message is buffered, a sender is parked (a selecting
+    /// one not `except`'s included: waking it chooses its send), or every sender is gone.
+    fn recv_ready(&self, except: Option<&Parker>) -> bool {
+        self.items.count() > 0
+            || self.senders_alive == 0
+            || self
+                .senders
+                .any(|w| !except.is_some_and(|p| p.owns(&w.unparker)))
+    }
+
+    /// Whether a send would not wait: there is room, a receiver (not `except`'s) is parked, or
+    /// every receiver is gone.
+    fn send_ready(&self, except: Option<&Parker>) -> bool {
+        self.receivers_alive == 0
+            || self.has_room()
+            || self
+                .receivers
+                .any(|w| !w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
+    }
+
     /// Whether a send can go into the buffer now.
     fn has_room(&self) -> bool {
         match self.cap {
@@ -153,6 +202,11 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
         let mut value = value;
         while let Some(w) = s.receivers.pop() {
+            if w.payload.watch {
+                // A `Select::ready` waiting to hear that a receive would not block.
+                w.unparker.unpark();
+                continue;
+            }
             // SAFETY: under the lock, for a receiver just popped (see `Slot`).
             unsafe { w.payload.put(value) };
             let slot = w.payload;
@@ -177,7 +231,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             &self.state,
             s,
             |s| &mut s.senders,
-            Slot(&mut slot),
+            Slot::of(&mut slot),
             deadline,
         );
         match (wake, slot.take()) {
@@ -193,23 +247,25 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
         let mut s = self.state.lock();
         if let Some(v) = s.items.take() {
-            // Room freed: move a parked sender's message into the buffer.
-            while let Some(w) = s.senders.pop() {
+            // Room freed: move a parked sender's message into the buffer, or else promise the
+            // room to a selecting sender (which passes it on if it sends elsewhere).
+            while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
                 // SAFETY: under the lock, for a sender just popped (see `Slot`).
                 let moved = unsafe { w.payload.take() }.expect("a parked sender has a message");
                 let slot = w.payload;
                 if w.unparker.unpark() {
                     s.items.put(moved);
                     s.unfinished += 1;
-                    break;
+                    return Ok(v);
                 }
                 // SAFETY: as above; that sender left and gets its message back.
                 unsafe { slot.put(moved) };
             }
+            s.wake_one_watching_sender(None);
             return Ok(v);
         }
         // Empty buffer (always, for a rendezvous): take straight from a parked sender.
-        while let Some(w) = s.senders.pop() {
+        while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
             // SAFETY: under the lock, for a sender just popped (see `Slot`).
             let v = unsafe { w.payload.take() }.expect("a parked sender has a message");
             let slot = w.payload;
@@ -223,15 +279,21 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         if s.senders_alive == 0 {
             return Err(Fail::Disconnected);
         }
-        let Wait::Until(deadline) = wait else {
-            return Err(Fail::WouldBlock);
+        // A selecting sender has no message until it is chosen: waking one chooses its send
+        // (see `channel::select`), and it comes to hand its message to the receiver parked
+        // below. So even a receive that may not wait waits for that one.
+        let woke_sender = s.wake_one_watching_sender(None);
+        let deadline = match wait {
+            Wait::Until(deadline) => deadline,
+            Wait::Never if woke_sender => None,
+            Wait::Never => return Err(Fail::WouldBlock),
         };
         let mut slot: Option<T> = None;
         let wake = park_in(
             &self.state,
             s,
             |s| &mut s.receivers,
-            Slot(&mut slot),
+            Slot::of(&mut slot),
             deadline,
         );
         match (wake, slot.take()) {
@@ -240,6 +302,87 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             (Wake::Unparked, None) => Err(Fail::Disconnected),
             (Wake::TimedOut, _) => Err(Fail::Timeout),
         }
+    }
+
+    /// Whether a receive would complete without waiting (see `channel::select`).
+    pub(crate) fn recv_ready(&self) -> bool {
+        self.state.lock().recv_ready(None)
+    }
+
+    /// Whether a send would complete without waiting (see `channel::select`).
+    pub(crate) fn send_ready(&self) -> bool {
+        self.state.lock().send_ready(None)
+    }
+
+    /// Registers a select's receive: one that takes a message handed into `slot`, or, with
+    /// `slot` null, a watcher that is only woken. `None`: a receive is ready now, nothing was
+    /// registered.
+    ///
+    /// # Safety
+    /// A non-null `slot` stays valid until [`unregister_recv`](Self::unregister_recv) returns.
+    pub(crate) unsafe fn register_recv(
+        &self,
+        parker: &Parker,
+        unparker: Unparker,
+        slot: *mut Option<T>,
+    ) -> Option<u64> {
+        let mut s = self.state.lock();
+        if s.recv_ready(Some(parker)) {
+            return None;
+        }
+        let watch = slot.is_null();
+        let ticket = s.receivers.push(unparker, Slot { ptr: slot, watch });
+        Some(ticket)
+    }
+
+    /// Takes a select's receive registration out (if no sender popped it).
+    pub(crate) fn unregister_recv(&self, ticket: u64) {
+        let entry = self.state.lock().receivers.remove(ticket);
+        drop(entry);
+    }
+
+    /// Registers a select's send, as a watcher (it has no message until chosen). `None`: a
+    /// send is ready now, nothing was registered.
+    pub(crate) fn register_send(&self, parker: &Parker, unparker: Unparker) -> Option<u64> {
+        let mut s = self.state.lock();
+        if s.send_ready(Some(parker)) {
+            return None;
+        }
+        let slot = Slot {
+            ptr: std::ptr::null_mut(),
+            watch: true,
+        };
+        let ticket = s.senders.push(unparker, slot);
+        // `Select::ready` receivers waiting here now find a sender: let them look.
+        while let Some(w) = s
+            .receivers
+            .pop_where(|w| w.payload.watch && !parker.owns(&w.unparker))
+        {
+            w.unparker.unpark();
+        }
+        Some(ticket)
+    }
+
+    /// Takes a select's send registration out; false if a receiver (or the last receiver's
+    /// departure) popped it: if that woke the select, its send was chosen.
+    pub(crate) fn unregister_send(&self, ticket: u64) -> bool {
+        let entry = self.state.lock().senders.remove(ticket);
+        entry.is_some()
+    }
+
+    /// A selecting sender woken here that did not send here hands the wake-up on to the next
+    /// selecting sender, if a send would still not wait.
+    pub(crate) fn pass_on_send(&self) {
+        let mut s = self.state.lock();
+        if s.send_ready(None) {
+            s.wake_one_watching_sender(None);
+        }
+    }
+
+    /// Whether the buffer is at capacity (always, for a rendezvous).
+    pub(crate) fn is_full(&self) -> bool {
+        let s = self.state.lock();
+        s.cap.is_some_and(|cap| s.items.count() >= cap)
     }
 
     /// Messages in the buffer.

@@ -39,6 +39,7 @@
 //! [`with_timeout`]: crate::with_timeout
 
 mod hold;
+mod select;
 mod site;
 mod spinlock;
 mod waitlist;
@@ -56,6 +57,7 @@ use crate::coroutine::{self, Suspend};
 use crate::runtime::{self, Task, TaskRef};
 
 pub(crate) use hold::HoldTimeouts;
+pub(crate) use select::Selection;
 pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site};
 pub(crate) use spinlock::SpinLock;
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
@@ -411,6 +413,9 @@ impl Context {
 pub(crate) struct Unparker {
     target: Target,
     gen: u64,
+    /// A select's registration: the gate to pass first, and this registration's index (see
+    /// `park::select`).
+    gate: Option<(Arc<Selection>, usize)>,
 }
 
 impl Unparker {
@@ -443,6 +448,9 @@ impl Unparker {
     }
 
     fn claim_with(self, status: u64) -> Option<Wakeup> {
+        if !self.pass_gate() {
+            return None;
+        }
         match self.target.cell().end(self.gen, status) {
             Ended::Lost => None,
             Ended::Running => Some(Wakeup(match self.target {
@@ -552,6 +560,7 @@ impl Parker {
         Unparker {
             target: self.context.target(),
             gen: self.gen,
+            gate: None,
         }
     }
 
@@ -576,6 +585,7 @@ impl Parker {
         Unparker {
             target,
             gen: self.gen,
+            gate: None,
         }
     }
 

@@ -86,6 +86,17 @@ impl<P> WaitList<P> {
         false
     }
 
+    /// Takes out the first waiter that satisfies `pred`.
+    pub(crate) fn pop_where(&mut self, pred: impl Fn(&Waiter<P>) -> bool) -> Option<Waiter<P>> {
+        let pos = self.entries.iter().position(pred)?;
+        self.entries.remove(pos)
+    }
+
+    /// Whether some queued waiter satisfies `pred`.
+    pub(crate) fn any(&self, pred: impl Fn(&Waiter<P>) -> bool) -> bool {
+        self.entries.iter().any(pred)
+    }
+
     /// Wakes every waiter; returns how many were still parked.
     pub(crate) fn wake_all(&mut self) -> usize {
         // Drained in place: the buffer stays for the next waiters (no allocation per wait).

@@ -92,6 +92,31 @@ impl WaitQueue {
     }
 }
 
+impl WaitQueue {
+    /// Queues `unparker` (a select's registration, see `channel::select`); returns its ticket
+    /// for [`unregister`](WaitQueue::unregister). The caller re-checks its condition after
+    /// this (the SeqCst store and the caller's fence pair with a notifier's, as in
+    /// [`wait_until`](WaitQueue::wait_until)).
+    pub(crate) fn register(&self, unparker: super::Unparker) -> u64 {
+        let mut w = self.waiters.lock();
+        let ticket = w.push(unparker, ());
+        self.nonempty.store(true, SeqCst);
+        drop(w);
+        fence(SeqCst);
+        ticket
+    }
+
+    /// Takes the registration `ticket` out; false if a notifier popped it already.
+    pub(crate) fn unregister(&self, ticket: u64) -> bool {
+        let mut w = self.waiters.lock();
+        let found = w.remove(ticket).is_some();
+        if w.is_empty() {
+            self.nonempty.store(false, SeqCst);
+        }
+        found
+    }
+}
+
 /// A queued waiter; dropping it takes the waiter out of the queue if it is still there.
 struct Registration<'a> {
     queue: &'a WaitQueue,
