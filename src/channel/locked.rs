@@ -18,7 +18,7 @@
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use crate::park::{park_in, Parker, SpinLock, Unparker, WaitList, Wake};
+use crate::park::{park_in, Parker, SpinGuard, SpinLock, Unparker, WaitList, Wake};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -70,6 +70,9 @@ struct Slot<T> {
     /// A select's sender (it has no message until it is chosen) or a `Select::ready` receiver:
     /// wake it and go on, as if it were not there.
     watch: bool,
+    /// A receiver a select's send has reserved (see [`LockedChan::try_reserve_send`]): every
+    /// other sender passes it by.
+    reserved: bool,
 }
 
 // SAFETY: a slot is only dereferenced under the engine's lock, while its waiter is parked and its
@@ -83,6 +86,7 @@ impl<T> Slot<T> {
         Slot {
             ptr: slot,
             watch: false,
+            reserved: false,
         }
     }
 
@@ -97,6 +101,17 @@ impl<T> Slot<T> {
     unsafe fn take(&self) -> Option<T> {
         (*self.ptr).take()
     }
+}
+
+/// What a select's send reserved (see [`LockedChan::try_reserve_send`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reservation {
+    /// The parked receiver with this ticket.
+    Receiver(u64),
+    /// One place in the buffer.
+    Room,
+    /// Nothing was needed: the channel is unbounded, or disconnected.
+    Nothing,
 }
 
 /// How long an operation may wait.
@@ -127,6 +142,8 @@ pub(crate) struct State<T, S> {
     /// Items put and not yet marked done (`Queue::task_done`).
     unfinished: usize,
     joiners: WaitList,
+    /// Buffer room promised to selects' sends (see [`LockedChan::try_reserve_send`]).
+    reserved_room: usize,
 }
 
 impl<T, S: Store<T>> State<T, S> {
@@ -169,7 +186,7 @@ impl<T, S: Store<T>> State<T, S> {
     fn has_room(&self) -> bool {
         match self.cap {
             None => true,
-            Some(cap) => self.items.count() < cap,
+            Some(cap) => self.items.count() + self.reserved_room < cap,
         }
     }
 }
@@ -190,18 +207,27 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 receivers_alive: 1,
                 unfinished: 0,
                 joiners: WaitList::new(),
+                reserved_room: 0,
             }),
         }
     }
 
     /// Sends `value`, waiting as `wait` allows; hands it back on failure.
     pub(crate) fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
-        let mut s = self.state.lock();
+        self.send_locked(self.state.lock(), value, wait)
+    }
+
+    fn send_locked(
+        &self,
+        mut s: SpinGuard<'_, State<T, S>>,
+        value: T,
+        wait: Wait,
+    ) -> Result<(), (T, Fail)> {
         if s.receivers_alive == 0 {
             return Err((value, Fail::Disconnected));
         }
         let mut value = value;
-        while let Some(w) = s.receivers.pop() {
+        while let Some(w) = s.receivers.pop_where(|w| !w.payload.reserved) {
             if w.payload.watch {
                 // A `Select::ready` waiting to hear that a receive would not block.
                 w.unparker.unpark();
@@ -331,7 +357,12 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             return None;
         }
         let watch = slot.is_null();
-        let ticket = s.receivers.push(unparker, Slot { ptr: slot, watch });
+        let entry = Slot {
+            ptr: slot,
+            watch,
+            reserved: false,
+        };
+        let ticket = s.receivers.push(unparker, entry);
         Some(ticket)
     }
 
@@ -351,6 +382,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         let slot = Slot {
             ptr: std::ptr::null_mut(),
             watch: true,
+            reserved: false,
         };
         let ticket = s.senders.push(unparker, slot);
         // `Select::ready` receivers waiting here now find a sender: let them look.
@@ -376,6 +408,89 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         let mut s = self.state.lock();
         if s.send_ready(None) {
             s.wake_one_watching_sender(None);
+        }
+    }
+
+    /// A select's send found ready: reserves what it needs (a parked receiver, kept in its list
+    /// and passed by every other sender, or buffer room) so that completing it later with
+    /// [`send_reserved`](Self::send_reserved) does not wait. `None`: a send would wait.
+    pub(crate) fn try_reserve_send(&self) -> Option<Reservation> {
+        let mut s = self.state.lock();
+        if s.receivers_alive == 0 {
+            return Some(Reservation::Nothing); // the send fails: nothing to reserve
+        }
+        while let Some(w) = s
+            .receivers
+            .find_mut(|w| !w.payload.watch && !w.payload.reserved)
+        {
+            // A select's receiver is reserved by passing its gate: nothing else can win it.
+            if w.unparker.is_waiting() && w.unparker.pass_gate() {
+                w.payload.reserved = true;
+                return Some(Reservation::Receiver(w.ticket()));
+            }
+            // That receiver is leaving (timed out, killed, or chosen elsewhere): as a send
+            // would, drop its entry.
+            let ticket = w.ticket();
+            drop(s.receivers.remove(ticket));
+        }
+        if s.cap.is_none() {
+            return Some(Reservation::Nothing); // unbounded: a send never waits
+        }
+        if s.has_room() {
+            s.reserved_room += 1;
+            return Some(Reservation::Room);
+        }
+        None
+    }
+
+    /// Completes a send reserved by [`try_reserve_send`](Self::try_reserve_send). Waits only if
+    /// a reserved receiver left in between (timed out or killed).
+    pub(crate) fn send_reserved(
+        &self,
+        value: T,
+        reservation: Reservation,
+    ) -> Result<(), (T, Fail)> {
+        let mut s = self.state.lock();
+        let mut value = value;
+        match reservation {
+            Reservation::Receiver(ticket) => {
+                if let Some(w) = s.receivers.remove(ticket) {
+                    // SAFETY: under the lock, for a receiver just taken out of its list.
+                    unsafe { w.payload.put(value) };
+                    let slot = w.payload;
+                    if w.unparker.unpark() {
+                        s.unfinished += 1;
+                        return Ok(());
+                    }
+                    // SAFETY: as above; that receiver timed out or was killed meanwhile.
+                    value = unsafe { slot.take() }.expect("slot filled above");
+                }
+            }
+            Reservation::Room => s.reserved_room -= 1,
+            Reservation::Nothing => {}
+        }
+        self.send_locked(s, value, Wait::Until(None))
+    }
+
+    /// Gives up a reservation whose operation was never completed.
+    pub(crate) fn cancel_reservation(&self, reservation: Reservation) {
+        let mut s = self.state.lock();
+        match reservation {
+            Reservation::Receiver(ticket) => {
+                let Some(w) = s.receivers.find_mut(|w| w.ticket() == ticket) else {
+                    return;
+                };
+                if w.unparker.is_select() {
+                    // Its gate is passed: wake it empty-handed; it tries again.
+                    if let Some(w) = s.receivers.remove(ticket) {
+                        w.unparker.unpark();
+                    }
+                } else {
+                    w.payload.reserved = false;
+                }
+            }
+            Reservation::Room => s.reserved_room -= 1,
+            Reservation::Nothing => {}
         }
     }
 

@@ -426,6 +426,15 @@ impl<T> Sender<T> {
         Arc::as_ptr(&self.chan) as *const () as usize
     }
 
+    /// Completes a select's send with what it reserved (see `locked::Reservation`).
+    fn send_reserved(&self, value: T, r: locked::Reservation) -> Result<(), SendError<T>> {
+        let sent = match &*self.chan {
+            Flavor::Locked(c) => c.send_reserved(value, r),
+            other => other.send(value, Wait::Until(None)),
+        };
+        sent.map_err(|(v, _)| SendError(v))
+    }
+
     /// How many messages are buffered.
     ///
     /// ```

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use super::error::{
     ReadyTimeoutError, RecvError, SelectTimeoutError, SendError, TryReadyError, TrySelectError,
 };
+use super::locked::Reservation;
 use super::{Flavor, Receiver, Sender};
 use crate::park::{self, Parker, Selection, Unparker, Wake};
 
@@ -87,6 +88,8 @@ pub(crate) enum Outcome {
     /// A send would not wait (or the channel is disconnected); or, for `ready()`, any operation
     /// would not wait.
     Ready,
+    /// A send on a locked channel, with what it reserved so that it will not wait.
+    Reserved(Reservation),
 }
 
 /// A select's registration with one channel.
@@ -111,6 +114,8 @@ pub(crate) trait Handle {
     fn pass_on(&self);
     /// When a timer channel's next message is due.
     fn deadline(&self) -> Option<Instant>;
+    /// Gives up what a selected send reserved and never used.
+    fn cancel(&self, _reservation: Reservation) {}
 }
 
 impl<T: Send> Handle for Receiver<T> {
@@ -189,8 +194,11 @@ impl<T: Send> Handle for Sender<T> {
         self.chan_addr()
     }
 
-    fn attempt(&self, _take: bool) -> Option<Outcome> {
-        self.chan.send_ready().then_some(Outcome::Ready)
+    fn attempt(&self, take: bool) -> Option<Outcome> {
+        match &*self.chan {
+            Flavor::Locked(c) if take => c.try_reserve_send().map(Outcome::Reserved),
+            _ => self.chan.send_ready().then_some(Outcome::Ready),
+        }
     }
 
     fn register(&self, parker: &Parker, unparker: Unparker, reg: &mut Reg, _take: bool) -> bool {
@@ -210,9 +218,11 @@ impl<T: Send> Handle for Sender<T> {
                 None
             }
             // Popped: a receiver came (and parked to wait for this select's message), room
-            // freed up, or every receiver left. If that wake-up won the select, the send is
-            // chosen: it must not be abandoned for another operation.
-            Flavor::Locked(c) => (!c.unregister_send(ticket)).then_some(Outcome::Ready),
+            // freed up, or every receiver left. The select tries this send first next.
+            Flavor::Locked(c) => {
+                c.unregister_send(ticket);
+                None
+            }
             _ => None,
         }
     }
@@ -227,6 +237,12 @@ impl<T: Send> Handle for Sender<T> {
 
     fn deadline(&self) -> Option<Instant> {
         None
+    }
+
+    fn cancel(&self, reservation: Reservation) {
+        if let Flavor::Locked(c) = &*self.chan {
+            c.cancel_reservation(reservation);
+        }
     }
 }
 
@@ -280,6 +296,7 @@ fn run(ops: &[Entry<'_>], biased: bool, until: Until, take: bool) -> Option<(usi
     let start = if biased || n < 2 { 0 } else { random(n) };
     // The registration whose wake-up this select consumed and has not used yet.
     let mut woken_by: Option<usize> = None;
+    let mut second_pass = false;
     loop {
         // A round: try every operation, the one that woke us first.
         let order = woken_by.into_iter().chain((0..n).map(|k| (start + k) % n));
@@ -304,6 +321,15 @@ fn run(ops: &[Entry<'_>], biased: bool, until: Until, take: bool) -> Option<(usi
             }
         };
         let Some(deadline) = deadline else {
+            // Giving up. One more full pass first, as crossbeam's registration re-check does:
+            // a single pass can see every channel empty at the moment it looks although one
+            // always held a message (another party takes from the channel tried second after
+            // sending to the one tried first). A second pass that starts after the first ended
+            // sees that message: a select that fails was, at some instant, truly not ready.
+            if !second_pass {
+                second_pass = true;
+                continue;
+            }
             if let Some(w) = woken_by {
                 ops[w].handle.pass_on();
             }
@@ -319,9 +345,11 @@ fn run(ops: &[Entry<'_>], biased: bool, until: Until, take: bool) -> Option<(usi
             regs: (0..n).map(|_| Reg::default()).collect(),
         };
         let mut ready = false;
-        for (pos, op) in ops.iter().enumerate() {
+        // In the same order as the tries: whichever registration a channel finds first in its
+        // list is the one it fires, so this keeps a fair select fair.
+        for pos in (0..n).map(|k| (start + k) % n) {
             let unparker = parker.select_unparker(&selection, pos);
-            if !op
+            if !ops[pos]
                 .handle
                 .register(&parker, unparker, &mut round.regs[pos], take)
             {
@@ -523,6 +551,7 @@ impl<'a> Select<'a> {
         Some(SelectedOperation {
             index: op.index,
             chan: op.chan,
+            handle: op.handle,
             outcome: Some(outcome),
             _marker: PhantomData,
         })
@@ -713,13 +742,14 @@ impl fmt::Debug for Select<'_> {
 pub struct SelectedOperation<'a> {
     index: usize,
     chan: usize,
+    handle: &'a (dyn Handle + Sync + 'a),
     /// `None` once completed.
     outcome: Option<Outcome>,
     /// Not Send: a message taken for this thread's caller stays with it.
     _marker: PhantomData<(&'a (), *const ())>,
 }
 
-impl SelectedOperation<'_> {
+impl<'a> SelectedOperation<'a> {
     /// The index of the operation (as `Select::send`/`recv` returned it).
     ///
     /// ```
@@ -753,8 +783,10 @@ impl SelectedOperation<'_> {
             s.chan_addr() == self.chan,
             "passed a sender that wasn't selected"
         );
-        self.outcome = None;
-        s.send(msg)
+        match self.outcome.take() {
+            Some(Outcome::Reserved(r)) => s.send_reserved(msg, r),
+            _ => s.send(msg),
+        }
     }
 
     /// Completes a selected receive: the message it took, or `RecvError` if the channel was
@@ -797,7 +829,11 @@ impl fmt::Debug for SelectedOperation<'_> {
 impl Drop for SelectedOperation<'_> {
     fn drop(&mut self) {
         if let Some(outcome) = self.outcome.take() {
-            drop(outcome);
+            if let Outcome::Reserved(r) = outcome {
+                self.handle.cancel(r);
+            } else {
+                drop(outcome);
+            }
             if !std::thread::panicking() {
                 panic!("dropped `SelectedOperation` without completing the operation");
             }

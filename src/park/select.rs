@@ -41,11 +41,14 @@ impl Selection {
     }
 
     /// Passes the gate for operation `index`; false if another registration (or the selector)
-    /// passed it first.
+    /// passed it first. Passing again as the same `index` succeeds: a channel that reserved a
+    /// registration (passed its gate, entry kept in its list and skipped by everyone else, see
+    /// `channel::locked`) fires it later.
     pub(crate) fn pass(&self, index: usize) -> bool {
-        self.chosen
-            .compare_exchange(OPEN, index, AcqRel, Acquire)
-            .is_ok()
+        match self.chosen.compare_exchange(OPEN, index, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(chosen) => chosen == index,
+        }
     }
 
     /// Closes the gate for every registration. `Err(index)`: registration `index` passed it
@@ -82,8 +85,14 @@ impl Parker {
 }
 
 impl Unparker {
-    /// Passes the gate, if this unparker has one; false if it is closed.
-    pub(super) fn pass_gate(&self) -> bool {
+    /// Whether this unparker belongs to a select's registration.
+    pub(crate) fn is_select(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// Passes the gate, if this unparker has one; false if it is closed. (A channel passes it
+    /// ahead of firing to reserve a select's registration.)
+    pub(crate) fn pass_gate(&self) -> bool {
         match &self.gate {
             None => true,
             Some((selection, index)) => selection.pass(*index),

@@ -33,6 +33,13 @@ pub(crate) struct Waiter<P> {
     pub(crate) payload: P,
 }
 
+impl<P> Waiter<P> {
+    /// The waiter's ticket (see [`WaitList::remove`]).
+    pub(crate) fn ticket(&self) -> u64 {
+        self.ticket
+    }
+}
+
 impl<P> WaitList<P> {
     pub(crate) const fn new() -> WaitList<P> {
         WaitList {
@@ -90,6 +97,11 @@ impl<P> WaitList<P> {
     pub(crate) fn pop_where(&mut self, pred: impl Fn(&Waiter<P>) -> bool) -> Option<Waiter<P>> {
         let pos = self.entries.iter().position(pred)?;
         self.entries.remove(pos)
+    }
+
+    /// The first waiter that satisfies `pred`, left in place.
+    pub(crate) fn find_mut(&mut self, pred: impl Fn(&Waiter<P>) -> bool) -> Option<&mut Waiter<P>> {
+        self.entries.iter_mut().find(|w| pred(w))
     }
 
     /// Whether some queued waiter satisfies `pred`.
