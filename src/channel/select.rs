@@ -461,11 +461,9 @@ impl<'a> Select<'a> {
     /// let mut sel = greenlet::channel::Select::new_biased();
     /// let first = sel.recv(&rx);
     /// let _second = sel.recv(&rx);
-    /// assert_eq!(sel.select().index(), first); // both ready: the first wins
-    /// # // (completed below so that the operation is not dropped uncompleted)
-    /// # let mut sel = greenlet::channel::Select::new_biased();
-    /// # sel.recv(&rx);
-    /// # sel.select().recv(&rx).unwrap();
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), first); // both ready: the first wins
+    /// assert_eq!(oper.recv(&rx), Ok(1));
     /// ```
     pub fn new_biased() -> Select<'a> {
         Select {
