@@ -84,6 +84,7 @@
 //! | `threading.Barrier` | [`sync::Barrier`] |
 //! | `gevent.queue.Queue`, `queue.Queue` (`put_nowait`, `get_nowait`, `task_done`, `join`) | [`queue::Queue`] (`try_put`, `try_get`, `task_done`, `join`) |
 //! | `PriorityQueue`, `LifoQueue` | [`queue::PriorityQueue`], [`queue::LifoQueue`] |
+//! | Go's `select`, `time.After`, `time.Tick` | [`channel::select!`], [`channel::Select`], [`channel::after`], [`channel::tick`] |
 //! | `gevent.queue.Channel`, `multiprocessing.Pipe`, sentinel values | [`channel::bounded`]`(0)`, [`channel::unbounded`]; dropping every sender ends the receivers' loops |
 //! | `gevent.pool.Pool`, `multiprocessing.Pool`, `ThreadPoolExecutor` | [`pool::Pool`] (`map`, `imap_unordered`) |
 //! | `gevent.pool.Group` | [`pool::Group`] |
@@ -176,7 +177,12 @@
 //! | `GREENLET_DUMP_SIGNAL` | print [`dump`] to stderr on this signal (`USR1`, `SIGUSR1` or a number) | off |
 //! | `GREENLET_THREADPOOL_SIZE` | threads of [`threadpool`] | 16 |
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(
+    missing_debug_implementations,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod block_on;
 mod config;

@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use super::locked::{drop_each, Fail, Wait};
-use crate::park::WaitQueue;
+use crate::park::{Unparker, WaitQueue};
 
 /// Keeps `head` and `tail` on cache lines of their own.
 #[repr(align(128))]
@@ -48,6 +48,8 @@ pub(crate) struct ArrayChan<T> {
 // `tail` and read only by the receiver that claimed it with a CAS on `head`; the stamp's
 // Release/Acquire orders the write before the read. Values are T: Send moving between threads.
 unsafe impl<T: Send> Send for ArrayChan<T> {}
+// SAFETY: as above: every access to a slot's value is claimed by one party through the CAS on
+// `head` or `tail`, so sharing the channel never gives two parties the same value at once.
 unsafe impl<T: Send> Sync for ArrayChan<T> {}
 
 // Unwind safety, like crossbeam-channel's: a slot is written or read whole by the one party that
@@ -281,6 +283,61 @@ impl<T> ArrayChan<T> {
                 };
             }
         }
+    }
+
+    /// Whether a receive would not wait: a message is in the ring, or every sender is gone
+    /// (see `channel::select`).
+    pub(crate) fn recv_ready(&self) -> bool {
+        self.len() > 0 || self.senders_alive.load(SeqCst) == 0
+    }
+
+    /// Whether a send would not wait: there is room, or every receiver is gone.
+    pub(crate) fn send_ready(&self) -> bool {
+        self.len() < self.cap || self.receivers_alive.load(SeqCst) == 0
+    }
+
+    /// Registers a select's receive (a wake-up only: the select then tries again). `None`: a
+    /// receive is ready now (checked after registering, so no notification can be missed) and
+    /// nothing stays registered.
+    pub(crate) fn register_recv(&self, unparker: Unparker) -> Option<u64> {
+        let ticket = self.receivers_waiting.register_ticket(unparker);
+        if self.recv_ready() {
+            self.receivers_waiting.unregister(ticket);
+            return None;
+        }
+        Some(ticket)
+    }
+
+    /// As [`register_recv`](Self::register_recv), for a send.
+    pub(crate) fn register_send(&self, unparker: Unparker) -> Option<u64> {
+        let ticket = self.senders_waiting.register_ticket(unparker);
+        if self.send_ready() {
+            self.senders_waiting.unregister(ticket);
+            return None;
+        }
+        Some(ticket)
+    }
+
+    /// Takes a receive registration out; false if a notifier popped it.
+    pub(crate) fn unregister_recv(&self, ticket: u64) -> bool {
+        self.receivers_waiting.unregister(ticket)
+    }
+
+    /// Takes a send registration out; false if a notifier popped it.
+    pub(crate) fn unregister_send(&self, ticket: u64) -> bool {
+        self.senders_waiting.unregister(ticket)
+    }
+
+    /// A select woken by a push that did not receive here hands the wake-up on.
+    pub(crate) fn pass_on_recv(&self) {
+        std::sync::atomic::fence(SeqCst);
+        self.receivers_waiting.notify_one();
+    }
+
+    /// A select woken by a pop that did not send here hands the wake-up on.
+    pub(crate) fn pass_on_send(&self) {
+        std::sync::atomic::fence(SeqCst);
+        self.senders_waiting.notify_one();
     }
 
     pub(crate) fn capacity(&self) -> usize {

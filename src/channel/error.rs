@@ -235,3 +235,174 @@ impl From<RecvError> for RecvTimeoutError {
         RecvTimeoutError::Disconnected
     }
 }
+
+impl<T> TrySendError<T> {
+    /// Whether the send failed because the channel was full.
+    ///
+    /// ```
+    /// let (tx, _rx) = greenlet::channel::bounded(0);
+    /// assert!(tx.try_send(1).unwrap_err().is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+
+    /// Whether the send failed because every receiver is gone.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::bounded(1);
+    /// drop(rx);
+    /// assert!(tx.try_send(1).unwrap_err().is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, TrySendError::Disconnected(_))
+    }
+}
+
+impl<T> SendTimeoutError<T> {
+    /// Whether the send timed out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = greenlet::channel::bounded(0);
+    /// assert!(tx.send_timeout(1, Duration::ZERO).unwrap_err().is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+
+    /// Whether the send failed because every receiver is gone.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = greenlet::channel::bounded(0);
+    /// drop(rx);
+    /// assert!(tx.send_timeout(1, Duration::ZERO).unwrap_err().is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, SendTimeoutError::Disconnected(_))
+    }
+}
+
+impl TryRecvError {
+    /// Whether nothing was queued (the senders may send more).
+    ///
+    /// ```
+    /// let (_tx, rx) = greenlet::channel::unbounded::<u8>();
+    /// assert!(rx.try_recv().unwrap_err().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvError::Empty)
+    }
+
+    /// Whether every sender is gone and nothing is queued.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::unbounded::<u8>();
+    /// drop(tx);
+    /// assert!(rx.try_recv().unwrap_err().is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, TryRecvError::Disconnected)
+    }
+}
+
+impl RecvTimeoutError {
+    /// Whether the receive timed out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_tx, rx) = greenlet::channel::unbounded::<u8>();
+    /// assert!(rx.recv_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+
+    /// Whether every sender is gone and nothing is queued.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = greenlet::channel::unbounded::<u8>();
+    /// drop(tx);
+    /// assert!(rx.recv_timeout(Duration::ZERO).unwrap_err().is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, RecvTimeoutError::Disconnected)
+    }
+}
+
+/// [`Select::try_select`](super::Select::try_select) found no operation ready.
+///
+/// ```
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// let mut sel = greenlet::channel::Select::new();
+/// sel.recv(&rx);
+/// assert_eq!(sel.try_select().unwrap_err(), greenlet::channel::TrySelectError);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrySelectError;
+
+/// [`Select::select_timeout`](super::Select::select_timeout) timed out with no operation ready.
+///
+/// ```
+/// use std::time::Duration;
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// let mut sel = greenlet::channel::Select::new();
+/// sel.recv(&rx);
+/// assert!(sel.select_timeout(Duration::from_millis(1)).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectTimeoutError;
+
+/// [`Select::try_ready`](super::Select::try_ready) found no operation ready.
+///
+/// ```
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// let mut sel = greenlet::channel::Select::new();
+/// sel.recv(&rx);
+/// assert_eq!(sel.try_ready(), Err(greenlet::channel::TryReadyError));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TryReadyError;
+
+/// [`Select::ready_timeout`](super::Select::ready_timeout) timed out with no operation ready.
+///
+/// ```
+/// use std::time::Duration;
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// let mut sel = greenlet::channel::Select::new();
+/// sel.recv(&rx);
+/// assert!(sel.ready_timeout(Duration::from_millis(1)).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyTimeoutError;
+
+impl fmt::Display for TrySelectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("all operations in select would block")
+    }
+}
+
+impl fmt::Display for SelectTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out waiting on select")
+    }
+}
+
+impl fmt::Display for TryReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("all operations in select would block")
+    }
+}
+
+impl fmt::Display for ReadyTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out waiting on select")
+    }
+}
+
+impl std::error::Error for TrySelectError {}
+impl std::error::Error for SelectTimeoutError {}
+impl std::error::Error for TryReadyError {}
+impl std::error::Error for ReadyTimeoutError {}

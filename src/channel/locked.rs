@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::park::{park_in, SpinLock, WaitList, Wake};
+use crate::park::{park_in, Parker, SpinGuard, SpinLock, Unparker, WaitList, Wake};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -81,26 +81,59 @@ pub(crate) fn drop_each<T>(messages: impl IntoIterator<Item = T>) {
     }
 }
 
-/// A parked waiter's message slot, on the waiter's own stack.
-struct Slot<T>(*mut Option<T>);
+/// A parked waiter's message slot, on the waiter's own stack; or, for a select that only
+/// watches (`watch`), no slot at all: such a waiter is woken, never handed a message.
+struct Slot<T> {
+    ptr: *mut Option<T>,
+    /// A select's sender (it has no message until it is chosen) or a `Select::ready` receiver:
+    /// wake it and go on, as if it were not there.
+    watch: bool,
+    /// A receiver a select's send has reserved (see [`LockedChan::try_reserve_send`]): every
+    /// other sender passes it by.
+    reserved: bool,
+}
 
 // SAFETY: a slot is only dereferenced under the engine's lock, while its waiter is parked and its
 // entry is in a wait list (it is removed, under the same lock, before the waiter's frame ends:
-// see `park_in`). The value inside is a T: Send moving between threads.
+// see `park_in`, and `channel::select` for a select's slots). The value inside is a T: Send
+// moving between threads.
 unsafe impl<T: Send> Send for Slot<T> {}
 
 impl<T> Slot<T> {
+    fn of(slot: &mut Option<T>) -> Slot<T> {
+        Slot {
+            ptr: slot,
+            watch: false,
+            reserved: false,
+        }
+    }
+
     /// # Safety
-    /// Under the engine's lock, for a waiter just popped from its list.
+    /// Under the engine's lock, for a waiter just popped from its list, not a watcher.
     unsafe fn put(&self, value: T) {
-        *self.0 = Some(value);
+        // SAFETY: the caller holds the engine's lock for a waiter it just popped, whose slot
+        // outlives its wait (it takes its entry out under the same lock before it returns), so
+        // the pointer is valid and nobody else reaches the slot meanwhile.
+        unsafe { *self.ptr = Some(value) };
     }
 
     /// # Safety
     /// As for `put`.
     unsafe fn take(&self) -> Option<T> {
-        (*self.0).take()
+        // SAFETY: as for `put`.
+        unsafe { (*self.ptr).take() }
     }
+}
+
+/// What a select's send reserved (see [`LockedChan::try_reserve_send`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reservation {
+    /// The parked receiver with this ticket.
+    Receiver(u64),
+    /// One place in the buffer.
+    Room,
+    /// Nothing was needed: the channel is unbounded, or disconnected.
+    Nothing,
 }
 
 /// How long an operation may wait.
@@ -131,14 +164,51 @@ pub(crate) struct State<T, S> {
     /// Items put and not yet marked done (`Queue::task_done`).
     unfinished: usize,
     joiners: WaitList,
+    /// Buffer room promised to selects' sends (see [`LockedChan::try_reserve_send`]).
+    reserved_room: usize,
 }
 
 impl<T, S: Store<T>> State<T, S> {
+    /// Wakes the first selecting sender still parked (not `except`'s own registration): room
+    /// freed up, or a receiver is about to park.
+    /// True if one was woken: it has chosen to send here.
+    fn wake_one_watching_sender(&mut self, except: Option<&Parker>) -> bool {
+        while let Some(w) = self
+            .senders
+            .pop_where(|w| w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
+        {
+            if w.unparker.unpark() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether a receive would not wait: a message is buffered, a sender is parked (a selecting
+    /// one not `except`'s included: waking it chooses its send), or every sender is gone.
+    fn recv_ready(&self, except: Option<&Parker>) -> bool {
+        self.items.count() > 0
+            || self.senders_alive == 0
+            || self
+                .senders
+                .any(|w| !except.is_some_and(|p| p.owns(&w.unparker)))
+    }
+
+    /// Whether a send would not wait: there is room, a receiver (not `except`'s) is parked, or
+    /// every receiver is gone.
+    fn send_ready(&self, except: Option<&Parker>) -> bool {
+        self.receivers_alive == 0
+            || self.has_room()
+            || self
+                .receivers
+                .any(|w| !w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
+    }
+
     /// Whether a send can go into the buffer now.
     fn has_room(&self) -> bool {
         match self.cap {
             None => true,
-            Some(cap) => self.items.count() < cap,
+            Some(cap) => self.items.count() + self.reserved_room < cap,
         }
     }
 }
@@ -162,6 +232,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 receivers_alive: 1,
                 unfinished: 0,
                 joiners: WaitList::waiting_on(&"Queue::join"),
+                reserved_room: 0,
             }),
             take_all: S::take_all,
         }
@@ -170,12 +241,25 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     /// Sends `value`, waiting as `wait` allows; hands it back on failure.
     #[track_caller]
     pub(crate) fn send(&self, value: T, wait: Wait) -> Result<(), (T, Fail)> {
-        let mut s = self.state.lock();
+        self.send_locked(self.state.lock(), value, wait)
+    }
+
+    fn send_locked(
+        &self,
+        mut s: SpinGuard<'_, State<T, S>>,
+        value: T,
+        wait: Wait,
+    ) -> Result<(), (T, Fail)> {
         if s.receivers_alive == 0 {
             return Err((value, Fail::Disconnected));
         }
         let mut value = value;
-        while let Some(w) = s.receivers.pop() {
+        while let Some(w) = s.receivers.pop_where(|w| !w.payload.reserved) {
+            if w.payload.watch {
+                // A `Select::ready` waiting to hear that a receive would not block.
+                w.unparker.unpark();
+                continue;
+            }
             // SAFETY: under the lock, for a receiver just popped (see `Slot`).
             unsafe { w.payload.put(value) };
             let slot = w.payload;
@@ -200,7 +284,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             &self.state,
             s,
             |s| &mut s.senders,
-            Slot(&mut slot),
+            Slot::of(&mut slot),
             deadline,
         );
         match (wake, slot.take()) {
@@ -217,23 +301,25 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
         let mut s = self.state.lock();
         if let Some(v) = s.items.take() {
-            // Room freed: move a parked sender's message into the buffer.
-            while let Some(w) = s.senders.pop() {
+            // Room freed: move a parked sender's message into the buffer, or else promise the
+            // room to a selecting sender (which passes it on if it sends elsewhere).
+            while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
                 // SAFETY: under the lock, for a sender just popped (see `Slot`).
                 let moved = unsafe { w.payload.take() }.expect("a parked sender has a message");
                 let slot = w.payload;
                 if w.unparker.unpark() {
                     s.items.put(moved);
                     s.unfinished += 1;
-                    break;
+                    return Ok(v);
                 }
                 // SAFETY: as above; that sender left and gets its message back.
                 unsafe { slot.put(moved) };
             }
+            s.wake_one_watching_sender(None);
             return Ok(v);
         }
         // Empty buffer (always, for a rendezvous): take straight from a parked sender.
-        while let Some(w) = s.senders.pop() {
+        while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
             // SAFETY: under the lock, for a sender just popped (see `Slot`).
             let v = unsafe { w.payload.take() }.expect("a parked sender has a message");
             let slot = w.payload;
@@ -247,15 +333,21 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         if s.senders_alive == 0 {
             return Err(Fail::Disconnected);
         }
-        let Wait::Until(deadline) = wait else {
-            return Err(Fail::WouldBlock);
+        // A selecting sender has no message until it is chosen: waking one chooses its send
+        // (see `channel::select`), and it comes to hand its message to the receiver parked
+        // below. So even a receive that may not wait waits for that one.
+        let woke_sender = s.wake_one_watching_sender(None);
+        let deadline = match wait {
+            Wait::Until(deadline) => deadline,
+            Wait::Never if woke_sender => None,
+            Wait::Never => return Err(Fail::WouldBlock),
         };
         let mut slot: Option<T> = None;
         let wake = park_in(
             &self.state,
             s,
             |s| &mut s.receivers,
-            Slot(&mut slot),
+            Slot::of(&mut slot),
             deadline,
         );
         match (wake, slot.take()) {
@@ -264,6 +356,176 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             (Wake::Unparked, None) => Err(Fail::Disconnected),
             (Wake::TimedOut, _) => Err(Fail::Timeout),
         }
+    }
+
+    /// Whether a receive would complete without waiting (see `channel::select`).
+    pub(crate) fn recv_ready(&self) -> bool {
+        self.state.lock().recv_ready(None)
+    }
+
+    /// Whether a send would complete without waiting (see `channel::select`).
+    pub(crate) fn send_ready(&self) -> bool {
+        self.state.lock().send_ready(None)
+    }
+
+    /// Registers a select's receive: one that takes a message handed into `slot`, or, with
+    /// `slot` null, a watcher that is only woken. `None`: a receive is ready now, nothing was
+    /// registered.
+    ///
+    /// # Safety
+    /// A non-null `slot` stays valid until [`unregister_recv`](Self::unregister_recv) returns.
+    pub(crate) unsafe fn register_recv(
+        &self,
+        parker: &Parker,
+        unparker: Unparker,
+        slot: *mut Option<T>,
+    ) -> Option<u64> {
+        let mut s = self.state.lock();
+        if s.recv_ready(Some(parker)) {
+            return None;
+        }
+        let watch = slot.is_null();
+        let entry = Slot {
+            ptr: slot,
+            watch,
+            reserved: false,
+        };
+        let ticket = s.receivers.push(unparker, entry);
+        Some(ticket)
+    }
+
+    /// Takes a select's receive registration out (if no sender popped it).
+    pub(crate) fn unregister_recv(&self, ticket: u64) {
+        let entry = self.state.lock().receivers.remove(ticket);
+        drop(entry);
+    }
+
+    /// Registers a select's send, as a watcher (it has no message until chosen). `None`: a
+    /// send is ready now, nothing was registered.
+    pub(crate) fn register_send(&self, parker: &Parker, unparker: Unparker) -> Option<u64> {
+        let mut s = self.state.lock();
+        if s.send_ready(Some(parker)) {
+            return None;
+        }
+        let slot = Slot {
+            ptr: std::ptr::null_mut(),
+            watch: true,
+            reserved: false,
+        };
+        let ticket = s.senders.push(unparker, slot);
+        // `Select::ready` receivers waiting here now find a sender: let them look.
+        while let Some(w) = s
+            .receivers
+            .pop_where(|w| w.payload.watch && !parker.owns(&w.unparker))
+        {
+            w.unparker.unpark();
+        }
+        Some(ticket)
+    }
+
+    /// Takes a select's send registration out; false if a receiver (or the last receiver's
+    /// departure) popped it: if that woke the select, its send was chosen.
+    pub(crate) fn unregister_send(&self, ticket: u64) -> bool {
+        let entry = self.state.lock().senders.remove(ticket);
+        entry.is_some()
+    }
+
+    /// A selecting sender woken here that did not send here hands the wake-up on to the next
+    /// selecting sender, if a send would still not wait.
+    pub(crate) fn pass_on_send(&self) {
+        let mut s = self.state.lock();
+        if s.send_ready(None) {
+            s.wake_one_watching_sender(None);
+        }
+    }
+
+    /// A select's send found ready: reserves what it needs (a parked receiver, kept in its list
+    /// and passed by every other sender, or buffer room) so that completing it later with
+    /// [`send_reserved`](Self::send_reserved) does not wait. `None`: a send would wait.
+    pub(crate) fn try_reserve_send(&self) -> Option<Reservation> {
+        let mut s = self.state.lock();
+        if s.receivers_alive == 0 {
+            return Some(Reservation::Nothing); // the send fails: nothing to reserve
+        }
+        while let Some(w) = s
+            .receivers
+            .find_mut(|w| !w.payload.watch && !w.payload.reserved)
+        {
+            // A select's receiver is reserved by passing its gate: nothing else can win it.
+            if w.unparker.is_waiting() && w.unparker.pass_gate() {
+                w.payload.reserved = true;
+                return Some(Reservation::Receiver(w.ticket()));
+            }
+            // That receiver is leaving (timed out, killed, or chosen elsewhere): as a send
+            // would, drop its entry.
+            let ticket = w.ticket();
+            drop(s.receivers.remove(ticket));
+        }
+        if s.cap.is_none() {
+            return Some(Reservation::Nothing); // unbounded: a send never waits
+        }
+        if s.has_room() {
+            s.reserved_room += 1;
+            return Some(Reservation::Room);
+        }
+        None
+    }
+
+    /// Completes a send reserved by [`try_reserve_send`](Self::try_reserve_send). Waits only if
+    /// a reserved receiver left in between (timed out or killed).
+    pub(crate) fn send_reserved(
+        &self,
+        value: T,
+        reservation: Reservation,
+    ) -> Result<(), (T, Fail)> {
+        let mut s = self.state.lock();
+        let mut value = value;
+        match reservation {
+            Reservation::Receiver(ticket) => {
+                if let Some(w) = s.receivers.remove(ticket) {
+                    // SAFETY: under the lock, for a receiver just taken out of its list.
+                    unsafe { w.payload.put(value) };
+                    let slot = w.payload;
+                    if w.unparker.unpark() {
+                        s.unfinished += 1;
+                        return Ok(());
+                    }
+                    // SAFETY: as above; that receiver timed out or was killed meanwhile.
+                    value = unsafe { slot.take() }.expect("slot filled above");
+                }
+            }
+            Reservation::Room => s.reserved_room -= 1,
+            Reservation::Nothing => {}
+        }
+        self.send_locked(s, value, Wait::Until(None))
+    }
+
+    /// Gives up a reservation whose operation was never completed.
+    pub(crate) fn cancel_reservation(&self, reservation: Reservation) {
+        let mut s = self.state.lock();
+        match reservation {
+            Reservation::Receiver(ticket) => {
+                let Some(w) = s.receivers.find_mut(|w| w.ticket() == ticket) else {
+                    return;
+                };
+                if w.unparker.is_select() {
+                    // Its gate is passed: wake it empty-handed; it tries again.
+                    if let Some(w) = s.receivers.remove(ticket) {
+                        w.unparker.unpark();
+                    }
+                } else {
+                    w.payload.reserved = false;
+                }
+            }
+            Reservation::Room => s.reserved_room -= 1,
+            Reservation::Nothing => {}
+        }
+    }
+
+    /// Whether the buffer is at capacity (always, for a rendezvous).
+    pub(crate) fn is_full(&self) -> bool {
+        let s = self.state.lock();
+        s.cap.is_some_and(|cap| s.items.count() >= cap)
     }
 
     /// Messages in the buffer.

@@ -23,18 +23,25 @@
 mod array;
 mod error;
 pub(crate) mod locked;
+mod select;
+mod select_macro;
+mod timer;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use array::ArrayChan;
 use locked::{Fail, LockedChan, Wait};
 
+#[doc(inline)]
+pub use crate::{select, select_biased};
 pub use error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
+pub use select::{Select, SelectedOperation};
 
 /// A channel holding at most `cap` messages; `cap == 0` makes every send a rendezvous with a
 /// receiver.
@@ -99,6 +106,12 @@ const ARRAY_MAX_CAP: usize = 1 << 16;
 enum Flavor<T> {
     Array(ArrayChan<T>),
     Locked(LockedChan<T, VecDeque<T>>),
+    /// Receive-only timer channels (`after`/`at`, `tick`): made only as `Flavor<Instant>`, with
+    /// the identity as the function (which lets the generic code name a `T`).
+    At(timer::At, fn(Instant) -> T),
+    Tick(timer::Tick, fn(Instant) -> T),
+    /// `never()`: nothing ever arrives, nothing disconnects.
+    Never,
 }
 
 impl<T> Flavor<T> {
@@ -107,6 +120,8 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.send(value, wait),
             Flavor::Locked(c) => c.send(value, wait),
+            // No Sender of a timer channel exists.
+            _ => Err((value, Fail::Disconnected)),
         }
     }
 
@@ -115,6 +130,9 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.recv(wait),
             Flavor::Locked(c) => c.recv(wait),
+            Flavor::At(c, f) => c.recv(wait).map(f),
+            Flavor::Tick(c, f) => c.recv(wait).map(f),
+            Flavor::Never => Err(timer::never_recv(wait)),
         }
     }
 
@@ -122,6 +140,9 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.len(),
             Flavor::Locked(c) => c.len(),
+            Flavor::At(c, _) => c.len(),
+            Flavor::Tick(c, _) => c.len(),
+            Flavor::Never => 0,
         }
     }
 
@@ -129,6 +150,38 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => Some(c.capacity()),
             Flavor::Locked(c) => c.capacity(),
+            Flavor::At(..) | Flavor::Tick(..) => Some(1),
+            Flavor::Never => Some(0),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        match self {
+            Flavor::Array(c) => c.len() >= c.capacity(),
+            Flavor::Locked(c) => c.is_full(),
+            Flavor::At(c, _) => c.len() == 1,
+            Flavor::Tick(c, _) => c.len() == 1,
+            Flavor::Never => true,
+        }
+    }
+
+    /// Whether a receive would not wait (a select's readiness).
+    fn recv_ready(&self) -> bool {
+        match self {
+            Flavor::Array(c) => c.recv_ready(),
+            Flavor::Locked(c) => c.recv_ready(),
+            Flavor::At(c, _) => c.len() > 0,
+            Flavor::Tick(c, _) => c.len() > 0,
+            Flavor::Never => false,
+        }
+    }
+
+    /// Whether a send would not wait (a select's readiness).
+    fn send_ready(&self) -> bool {
+        match self {
+            Flavor::Array(c) => c.send_ready(),
+            Flavor::Locked(c) => c.send_ready(),
+            _ => false,
         }
     }
 
@@ -136,6 +189,7 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.add_sender(),
             Flavor::Locked(c) => c.add_sender(),
+            _ => {}
         }
     }
 
@@ -143,6 +197,7 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.add_receiver(),
             Flavor::Locked(c) => c.add_receiver(),
+            _ => {}
         }
     }
 
@@ -150,6 +205,7 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.drop_sender(),
             Flavor::Locked(c) => c.drop_sender(),
+            _ => {}
         }
     }
 
@@ -157,7 +213,76 @@ impl<T> Flavor<T> {
         match self {
             Flavor::Array(c) => c.drop_receiver(),
             Flavor::Locked(c) => c.drop_receiver(),
+            _ => {}
         }
+    }
+}
+
+/// A channel that delivers the `Instant` `duration` from now, once; then nothing more. (A
+/// `duration` too large to represent is a channel that never delivers.)
+///
+/// ```
+/// use std::time::Duration;
+/// let timeout = greenlet::channel::after(Duration::from_millis(10));
+/// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+/// greenlet::select! {
+///     recv(rx) -> msg => panic!("unexpected {msg:?}"),
+///     recv(timeout) -> at => assert!(at.is_ok()),
+/// }
+/// ```
+pub fn after(duration: Duration) -> Receiver<Instant> {
+    match crate::deadline::after(duration) {
+        Some(when) => at(when),
+        None => never(),
+    }
+}
+
+/// A channel that delivers `when`, once, at `when`; then nothing more.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let when = Instant::now() + Duration::from_millis(5);
+/// assert_eq!(greenlet::channel::at(when).recv(), Ok(when));
+/// ```
+pub fn at(when: Instant) -> Receiver<Instant> {
+    Receiver {
+        chan: Arc::new(Flavor::At(timer::At::new(when), std::convert::identity)),
+    }
+}
+
+/// A channel that delivers an `Instant` every `duration` (the time it was due). Ticks nobody
+/// takes are dropped: at most one waits.
+///
+/// ```
+/// use std::time::Duration;
+/// let ticker = greenlet::channel::tick(Duration::from_millis(2));
+/// let first = ticker.recv().unwrap();
+/// let second = ticker.recv().unwrap();
+/// assert!(second >= first + Duration::from_millis(2));
+/// ```
+pub fn tick(duration: Duration) -> Receiver<Instant> {
+    match crate::deadline::after(duration) {
+        Some(first) => Receiver {
+            chan: Arc::new(Flavor::Tick(
+                timer::Tick::new(first, duration),
+                std::convert::identity,
+            )),
+        },
+        None => never(),
+    }
+}
+
+/// A channel that never delivers anything and is never disconnected: a `select!` arm that is
+/// switched off.
+///
+/// ```
+/// use std::time::Duration;
+/// let rx = greenlet::channel::never::<i32>();
+/// assert!(rx.recv_timeout(Duration::from_millis(1)).is_err());
+/// ```
+pub fn never<T>() -> Receiver<T> {
+    Receiver {
+        chan: Arc::new(Flavor::Never),
     }
 }
 
@@ -256,6 +381,62 @@ impl<T> Sender<T> {
             })
     }
 
+    /// Sends a message, waiting until `deadline` at most for room.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use greenlet::channel::{bounded, SendTimeoutError};
+    /// let (tx, _rx) = bounded(0); // nobody receives
+    /// let r = tx.send_deadline(1, Instant::now() + Duration::from_millis(5));
+    /// assert_eq!(r, Err(SendTimeoutError::Timeout(1)));
+    /// ```
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.chan
+            .send(value, Wait::Until(Some(deadline)))
+            .map_err(|(v, why)| match why {
+                Fail::Disconnected => SendTimeoutError::Disconnected(v),
+                _ => SendTimeoutError::Timeout(v),
+            })
+    }
+
+    /// Whether the channel is full (a send would wait); always true for `bounded(0)`.
+    ///
+    /// ```
+    /// let (tx, _rx) = greenlet::channel::bounded(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` send on the same channel.
+    ///
+    /// ```
+    /// let (tx, _rx) = greenlet::channel::unbounded::<i32>();
+    /// let (other, _) = greenlet::channel::unbounded::<i32>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// assert!(!tx.same_channel(&other));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+
+    /// The channel's identity, for `Select`.
+    fn chan_addr(&self) -> usize {
+        Arc::as_ptr(&self.chan) as *const () as usize
+    }
+
+    /// Completes a select's send with what it reserved (see `locked::Reservation`).
+    fn send_reserved(&self, value: T, r: locked::Reservation) -> Result<(), SendError<T>> {
+        let sent = match &*self.chan {
+            Flavor::Locked(c) => c.send_reserved(value, r),
+            other => other.send(value, Wait::Until(None)),
+        };
+        sent.map_err(|(v, _)| SendError(v))
+    }
+
     /// How many messages are buffered.
     ///
     /// ```
@@ -334,6 +515,53 @@ impl<T> Receiver<T> {
             Fail::Disconnected => RecvTimeoutError::Disconnected,
             _ => RecvTimeoutError::Timeout,
         })
+    }
+
+    /// Receives a message, waiting until `deadline` at most.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use greenlet::channel::{bounded, RecvTimeoutError};
+    /// let (_tx, rx) = bounded::<i32>(1);
+    /// let r = rx.recv_deadline(Instant::now() + Duration::from_millis(5));
+    /// assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.chan
+            .recv(Wait::Until(Some(deadline)))
+            .map_err(|why| match why {
+                Fail::Disconnected => RecvTimeoutError::Disconnected,
+                _ => RecvTimeoutError::Timeout,
+            })
+    }
+
+    /// Whether the channel is full (a send would wait); always true for `bounded(0)`.
+    ///
+    /// ```
+    /// let (tx, rx) = greenlet::channel::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` receive from the same channel (every [`never`] channel is the
+    /// same).
+    ///
+    /// ```
+    /// let (_tx, rx) = greenlet::channel::unbounded::<i32>();
+    /// assert!(rx.same_channel(&rx.clone()));
+    /// assert!(greenlet::channel::never::<i32>().same_channel(&greenlet::channel::never()));
+    /// ```
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+            || matches!((&*self.chan, &*other.chan), (Flavor::Never, Flavor::Never))
+    }
+
+    /// The channel's identity, for `Select`.
+    fn chan_addr(&self) -> usize {
+        Arc::as_ptr(&self.chan) as *const () as usize
     }
 
     /// A blocking iterator over received messages; ends when every sender is gone.
@@ -450,6 +678,12 @@ pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
 
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
     #[track_caller]
@@ -471,6 +705,12 @@ pub struct IntoIter<T> {
     rx: Receiver<T>,
 }
 
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").finish_non_exhaustive()
+    }
+}
+
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
     #[track_caller]
@@ -487,6 +727,12 @@ impl<T> Iterator for IntoIter<T> {
 /// ```
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").finish_non_exhaustive()
+    }
 }
 
 impl<T> Iterator for TryIter<'_, T> {

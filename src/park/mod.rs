@@ -42,6 +42,7 @@
 mod hold;
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod select;
 mod site;
 mod spinlock;
 mod token;
@@ -61,8 +62,9 @@ use crate::loom::thread::{self, Thread};
 use crate::runtime::{self, Task, TaskRef};
 
 pub(crate) use hold::HoldTimeouts;
+pub(crate) use select::Selection;
 pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site};
-pub(crate) use spinlock::SpinLock;
+pub(crate) use spinlock::{SpinGuard, SpinLock};
 pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList};
 pub(crate) use waitqueue::WaitQueue;
 
@@ -415,6 +417,9 @@ impl Context {
 pub(crate) struct Unparker {
     target: Target,
     gen: u64,
+    /// A select's registration: the gate to pass first, and this registration's index (see
+    /// `park::select`).
+    gate: Option<(Arc<Selection>, usize)>,
 }
 
 impl Unparker {
@@ -428,6 +433,11 @@ impl Unparker {
         self.fire(Status::TimedOut)
     }
 
+    /// Whether the park this unparker belongs to is still waiting.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.target.cell().status(self.gen) == Status::Waiting
+    }
+
     fn fire(self, status: Status) -> bool {
         self.claim_with(status).map(Wakeup::wake).is_some()
     }
@@ -436,12 +446,14 @@ impl Unparker {
     /// context to the returned [`Wakeup`]: a primitive claims under its lock (the decision:
     /// exactly one outcome per park) and wakes after unlocking (the syscall or the queue push),
     /// as parking_lot and tokio's `WakeList` do. `None`: that park already ended.
-    #[allow(dead_code)] // the wait lists move to it next
     pub(crate) fn claim(self) -> Option<Wakeup> {
         self.claim_with(Status::Unparked)
     }
 
     fn claim_with(self, status: Status) -> Option<Wakeup> {
+        if !self.pass_gate() {
+            return None;
+        }
         match self.target.cell().end(self.gen, status) {
             Ended::Lost => None,
             Ended::Running => Some(Wakeup(match self.target {
@@ -543,6 +555,7 @@ impl Parker {
         Unparker {
             target: self.context.target(),
             gen: self.gen,
+            gate: None,
         }
     }
 
@@ -567,6 +580,7 @@ impl Parker {
         Unparker {
             target,
             gen: self.gen,
+            gate: None,
         }
     }
 

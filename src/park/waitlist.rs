@@ -48,6 +48,13 @@ pub(crate) struct Waiter<P> {
     pub(crate) payload: P,
 }
 
+impl<P> Waiter<P> {
+    /// The waiter's ticket (see [`WaitList::remove`]).
+    pub(crate) fn ticket(&self) -> u64 {
+        self.ticket
+    }
+}
+
 impl<P> WaitList<P> {
     /// A list whose waiters show in [`dump`](crate::dump) as waiting on `what` (a short
     /// static label: "Mutex::lock", "channel recv").
@@ -110,6 +117,22 @@ impl<P> WaitList<P> {
             }
         }
         None
+    }
+
+    /// Takes out the first waiter that satisfies `pred`.
+    pub(crate) fn pop_where(&mut self, pred: impl Fn(&Waiter<P>) -> bool) -> Option<Waiter<P>> {
+        let pos = self.entries.iter().position(pred)?;
+        self.entries.remove(pos)
+    }
+
+    /// The first waiter that satisfies `pred`, left in place.
+    pub(crate) fn find_mut(&mut self, pred: impl Fn(&Waiter<P>) -> bool) -> Option<&mut Waiter<P>> {
+        self.entries.iter_mut().find(|w| pred(w))
+    }
+
+    /// Whether some queued waiter satisfies `pred`.
+    pub(crate) fn any(&self, pred: impl Fn(&Waiter<P>) -> bool) -> bool {
+        self.entries.iter().any(pred)
     }
 
     /// Claims every waiter still parked; they run again when the returned wake-ups are

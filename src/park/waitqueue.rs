@@ -117,21 +117,36 @@ impl WaitQueue {
 
 impl WaitQueue {
     /// Registers `unparker` to be fired by the next notification, for a waiter that waits on
-    /// several queues at once with one park (`crate::wait`). Dropping the result withdraws it.
+    /// several queues at once with one park (`crate::wait`): dropping the result withdraws it.
     /// The SeqCst fence inside makes the caller's re-check of its condition, after this returns,
     /// see any change whose notification missed the registration (as in `wait_until`).
     pub(crate) fn register(&self, unparker: Unparker) -> Registration<'_> {
-        let ticket = {
-            let mut w = self.waiters.lock();
-            let ticket = w.push(unparker, ());
-            self.nonempty.store(true, SeqCst);
-            ticket
-        };
-        fence(SeqCst);
         Registration {
             queue: self,
-            ticket,
+            ticket: self.register_ticket(unparker),
         }
+    }
+
+    /// [`register`](WaitQueue::register) for a select (see `channel::select`), which keeps the
+    /// ticket and withdraws it with [`unregister`](WaitQueue::unregister), learning whether a
+    /// notifier took it first. The caller re-checks its condition after this.
+    pub(crate) fn register_ticket(&self, unparker: Unparker) -> u64 {
+        let mut w = self.waiters.lock();
+        let ticket = w.push(unparker, ());
+        self.nonempty.store(true, SeqCst);
+        drop(w);
+        fence(SeqCst);
+        ticket
+    }
+
+    /// Takes the registration `ticket` out; false if a notifier popped it already.
+    pub(crate) fn unregister(&self, ticket: u64) -> bool {
+        let mut w = self.waiters.lock();
+        let found = w.remove(ticket).is_some();
+        if w.is_empty() {
+            self.nonempty.store(false, SeqCst);
+        }
+        found
     }
 }
 
