@@ -546,7 +546,7 @@ impl<T> Receiver<T> {
         self.chan.is_full()
     }
 
-    /// Whether `self` and `other` receive from the same channel (every [`never`] channel is the
+    /// Whether `self` and `other` receive from the same channel (every [`never()`] channel is the
     /// same).
     ///
     /// ```
