@@ -244,6 +244,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         self.send_locked(self.state.lock(), value, wait)
     }
 
+    #[track_caller]
     fn send_locked(
         &self,
         mut s: SpinGuard<'_, State<T, S>>,
@@ -473,6 +474,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
 
     /// Completes a send reserved by [`try_reserve_send`](Self::try_reserve_send). Waits only if
     /// a reserved receiver left in between (timed out or killed).
+    #[track_caller]
     pub(crate) fn send_reserved(
         &self,
         value: T,

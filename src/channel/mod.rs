@@ -429,6 +429,7 @@ impl<T> Sender<T> {
     }
 
     /// Completes a select's send with what it reserved (see `locked::Reservation`).
+    #[track_caller]
     fn send_reserved(&self, value: T, r: locked::Reservation) -> Result<(), SendError<T>> {
         let sent = match &*self.chan {
             Flavor::Locked(c) => c.send_reserved(value, r),
