@@ -220,13 +220,13 @@ impl<T> ArrayChan<T> {
             self.discard_all();
             return;
         }
-        self.receivers_waiting.notify_one();
+        self.receivers_waiting.notify_one_after_rmw();
     }
 
     #[track_caller]
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, Fail> {
         if let Some(v) = self.try_pop() {
-            self.senders_waiting.notify_one();
+            self.senders_waiting.notify_one_after_rmw();
             return Ok(v);
         }
         let deadline: Option<Instant> = match wait {
@@ -256,7 +256,7 @@ impl<T> ArrayChan<T> {
         });
         match got {
             Some(v) => {
-                self.senders_waiting.notify_one();
+                self.senders_waiting.notify_one_after_rmw();
                 Ok(v)
             }
             None if disconnected => Err(Fail::Disconnected),
@@ -331,13 +331,13 @@ impl<T> ArrayChan<T> {
     /// A select woken by a push that did not receive here hands the wake-up on.
     pub(crate) fn pass_on_recv(&self) {
         std::sync::atomic::fence(SeqCst);
-        self.receivers_waiting.notify_one();
+        self.receivers_waiting.notify_one_after_rmw();
     }
 
     /// A select woken by a pop that did not send here hands the wake-up on.
     pub(crate) fn pass_on_send(&self) {
         std::sync::atomic::fence(SeqCst);
-        self.senders_waiting.notify_one();
+        self.senders_waiting.notify_one_after_rmw();
     }
 
     pub(crate) fn capacity(&self) -> usize {

@@ -31,7 +31,7 @@ impl Party {
     fn run(self, cell: &ParkCell, gen: u64) -> Ended {
         match self {
             Party::Killer => cell.request_kill(),
-            other => cell.end(gen, other.status()),
+            other => cell.end_from_outside(gen, other.status()),
         }
     }
 }
@@ -64,7 +64,7 @@ fn race(parties: &'static [Party]) {
 
         let winners: Vec<Party> = results
             .iter()
-            .filter(|r| r.1 != Ended::Lost)
+            .filter(|r| r.1 != Ended::Before)
             .map(|r| r.0)
             .collect();
         let token = cell.token.load(SeqCst);
@@ -116,13 +116,13 @@ fn loom_park_stale_unparker_cannot_end_the_next_park() {
         let gen = cell.begin();
         let stale = {
             let cell = cell.clone();
-            thread::spawn(move || cell.end(gen, Status::Unparked))
+            thread::spawn(move || cell.end_from_outside(gen, Status::Unparked))
         };
-        let retired = cell.finish(gen, Status::Idle);
+        let retired = cell.end_own(gen, Status::Idle);
         let next = cell.begin();
         assert_ne!(next, gen);
         let parked = cell.mark_parked();
-        let stale_won = stale.join().unwrap() != Ended::Lost;
+        let stale_won = stale.join().unwrap() != Ended::Before;
         assert!(retired != stale_won, "exactly one ends park {gen}");
         assert!(parked, "the new park is still waiting");
         assert_eq!(cell.token.load(SeqCst), Token::waiting(next).parked());

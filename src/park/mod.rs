@@ -81,11 +81,11 @@ pub(crate) struct TimeoutUnwind {
     pub(crate) frame: u64,
 }
 
-/// What ending a park from outside found (see [`ParkCell::end`]).
+/// What ending a park from outside found (see [`ParkCell::end_from_outside`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ended {
     /// The park had already ended (or never began): nothing was done.
-    Lost,
+    Before,
     /// Ended while its context still runs (it has not suspended yet, or it is a thread).
     Running,
     /// Ended while the greenlet was parked: the caller now owns its run reference and must
@@ -205,15 +205,15 @@ impl ParkCell {
             .compare_exchange(KILL_NONE, KILL_REQUESTED, SeqCst, SeqCst)
             .is_err()
         {
-            return Ended::Lost;
+            return Ended::Before;
         }
         // Greenlet parks are never shielded: a greenlet unwinding a panic parks as its thread
         // (see the module docs), so only the token decides.
         let token = self.token.load(SeqCst);
         if !token.is_waiting() {
-            return Ended::Lost;
+            return Ended::Before;
         }
-        self.end(token.gen(), Status::Killed)
+        self.end_from_outside(token.gen(), Status::Killed)
     }
 
     /// Whether the context is a greenlet parked now (suspended in a park, its run reference in
@@ -234,7 +234,7 @@ impl ParkCell {
 
     /// Moves the park `gen` from WAITING to `status`, as its own context (which runs, so the
     /// PARKED bit is clear); true if this call won.
-    fn finish(&self, gen: u64, status: Status) -> bool {
+    fn end_own(&self, gen: u64, status: Status) -> bool {
         let waiting = Token::waiting(gen);
         self.token
             .compare_exchange(waiting, waiting.ended(status), AcqRel, Relaxed)
@@ -247,7 +247,7 @@ impl ParkCell {
     /// Release publishes what the waker handed over (a message, a permit) to the woken context,
     /// which reads the token with Acquire; Acquire takes the run reference from the worker that
     /// set PARKED.
-    fn end(&self, gen: u64, status: Status) -> Ended {
+    fn end_from_outside(&self, gen: u64, status: Status) -> Ended {
         let waiting = Token::waiting(gen);
         let ended = waiting.ended(status);
         // Guess that the greenlet is parked (the usual case when one greenlet wakes another);
@@ -262,11 +262,11 @@ impl ParkCell {
                     Ok(_) => Ended::Running,
                     // The worker set PARKED in between; nobody else can have ended the park
                     // without also clearing WAITING.
-                    Err(now) if now == waiting.parked() => self.end(gen, status),
-                    Err(_) => Ended::Lost,
+                    Err(now) if now == waiting.parked() => self.end_from_outside(gen, status),
+                    Err(_) => Ended::Before,
                 }
             }
-            Err(_) => Ended::Lost,
+            Err(_) => Ended::Before,
         }
     }
 
@@ -454,8 +454,8 @@ impl Unparker {
         if !self.pass_gate() {
             return None;
         }
-        match self.target.cell().end(self.gen, status) {
-            Ended::Lost => None,
+        match self.target.cell().end_from_outside(self.gen, status) {
+            Ended::Before => None,
             Ended::Running => Some(Wakeup(match self.target {
                 Target::Thread(t) => Some(Waking::Thread(t)),
                 // Not suspended yet: its own `park` sees the status and does not suspend.
@@ -598,7 +598,7 @@ impl Parker {
             // party with no deadline of its own; an enclosing with_timeout sends it below.
             if cell.frames().is_empty() {
                 if cell.kill.load(Relaxed) == KILL_REQUESTED
-                    && cell.finish(self.gen, Status::Killed)
+                    && cell.end_own(self.gen, Status::Killed)
                 {
                     cell.deliver_kill();
                 }
@@ -609,7 +609,7 @@ impl Parker {
         let shielded = self.shielded;
         if !shielded
             && cell.kill.load(SeqCst) == KILL_REQUESTED
-            && cell.finish(self.gen, Status::Killed)
+            && cell.end_own(self.gen, Status::Killed)
         {
             cell.deliver_kill();
         }
@@ -634,7 +634,7 @@ impl Parker {
         let mut timer = None;
         if let Some(at) = wake_at {
             if runtime::deadline_passed(at) {
-                cell.finish(self.gen, Status::TimedOut);
+                cell.end_own(self.gen, Status::TimedOut);
                 return;
             }
             timer =
@@ -678,7 +678,7 @@ impl Parker {
                 Some(at) => {
                     let now = Instant::now();
                     if now >= at {
-                        cell.finish(self.gen, Status::TimedOut);
+                        cell.end_own(self.gen, Status::TimedOut);
                     } else {
                         thread::park_timeout(at - now);
                     }
@@ -729,7 +729,7 @@ impl Drop for Parker {
     fn drop(&mut self) {
         // After a park the status is final already: a plain load spares the locked CAS.
         if self.cell().status(self.gen) == Status::Waiting {
-            self.cell().finish(self.gen, Status::Idle);
+            self.cell().end_own(self.gen, Status::Idle);
         }
     }
 }

@@ -133,7 +133,7 @@ pub(crate) fn fail_blocked_threads(threads: &[BlockedThread], report: Arc<str>) 
             continue;
         }
         *super::lock(&ctx.deadlock) = Some(report.clone());
-        if ctx.cell.end(gen, super::Status::Deadlocked) == super::Ended::Running {
+        if ctx.cell.end_from_outside(gen, super::Status::Deadlocked) == super::Ended::Running {
             ctx.thread.unpark();
             ended += 1;
         }

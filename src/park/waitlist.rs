@@ -190,11 +190,11 @@ pub(crate) fn park_in_then<'a, S, P>(
     let parker = prepare_for(list(&mut guard).what());
     // SAFETY: the contract of `unparker_in_lock` holds for every wait list: the list lives
     // inside `mutex`'s state, so its entries are popped and fired (or dropped) only under that
-    // lock, and `Registered` below takes the entry out under the same lock however the wait
+    // lock, and `ListEntry` below takes the entry out under the same lock however the wait
     // ends, except when this unparker ended it (`Wake::Unparked`: the firer popped it).
     let ticket = list(&mut guard).push(unsafe { parker.unparker_in_lock() }, payload);
     drop(guard);
-    let mut entry = Registered {
+    let mut entry = ListEntry {
         mutex,
         list,
         ticket,
@@ -210,14 +210,14 @@ pub(crate) fn park_in_then<'a, S, P>(
 }
 
 /// Takes a waiter out of its list if it is still there, however the wait ends.
-struct Registered<'a, S, P> {
+struct ListEntry<'a, S, P> {
     mutex: &'a SpinLock<S>,
     list: fn(&mut S) -> &mut WaitList<P>,
     ticket: u64,
     armed: bool,
 }
 
-impl<S, P> Drop for Registered<'_, S, P> {
+impl<S, P> Drop for ListEntry<'_, S, P> {
     fn drop(&mut self) {
         if self.armed {
             let mut state = self.mutex.lock();

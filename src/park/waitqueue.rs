@@ -84,7 +84,7 @@ impl WaitQueue {
     /// must have published its change with a SeqCst read-modify-write (the ring's CAS on its
     /// head or tail). That RMW precedes the load of `nonempty` in the SeqCst order, which is all
     /// the registration/re-check pair needs, and it saves a full fence on every message.
-    pub(crate) fn notify_one(&self) -> bool {
+    pub(crate) fn notify_one_after_rmw(&self) -> bool {
         if !self.nonempty.load(SeqCst) {
             return false;
         }
@@ -201,7 +201,7 @@ mod loom_tests {
         });
     }
 
-    /// Two permits handed out by `fetch_add` + `notify_one` (the ring's pattern: no fence of the
+    /// Two permits handed out by `fetch_add` + `notify_one_after_rmw` (the ring's pattern: no fence of the
     /// notifier's own, its SeqCst read-modify-write orders it) to a waiter without deadline and
     /// one whose deadline has passed already. The timed-out one consumes no wake-up: the other
     /// always gets its permit.
@@ -230,14 +230,14 @@ mod loom_tests {
                 thread::spawn(move || {
                     for _ in 0..2 {
                         permits.fetch_add(1, SeqCst);
-                        // `notify_one` relies on this SeqCst read-modify-write preceding its
+                        // `notify_one_after_rmw` relies on this SeqCst read-modify-write preceding its
                         // SeqCst load of `nonempty` in the single total order (see its docs).
                         // loom models SeqCst accesses as AcqRel only (tokio-rs/loom#180), and
                         // without this fence reports a lost wake-up that C++20's model (and
                         // x86-64's locked RMW, ARMv8's stlxr/ldar) rules out; with it, the model
                         // checks the rest: the hand-off past a waiter that timed out.
                         crate::loom::sync::atomic::fence(SeqCst);
-                        queue.notify_one();
+                        queue.notify_one_after_rmw();
                     }
                 })
             };
