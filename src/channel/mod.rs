@@ -328,6 +328,57 @@ pub struct Receiver<T> {
     chan: Arc<Flavor<T>>,
 }
 
+/// What [`Sender`] and [`Receiver`] both tell about their channel (`$side` names the handle in
+/// the examples).
+macro_rules! channel_state_methods {
+    ($side:literal) => {
+        #[doc = concat!(
+            "How many messages are buffered.\n\n```\n",
+            "let (tx, rx) = greenlet::channel::bounded(4);\n",
+            "tx.send(1).unwrap();\ntx.send(2).unwrap();\n",
+            "assert_eq!(", $side, ".len(), 2);\n# drop((tx, rx));\n```"
+        )]
+        pub fn len(&self) -> usize {
+            self.chan.len()
+        }
+
+        #[doc = concat!(
+            "Whether no message is buffered.\n\n```\n",
+            "let (tx, rx) = greenlet::channel::unbounded::<u8>();\n",
+            "assert!(", $side, ".is_empty());\n# drop((tx, rx));\n```"
+        )]
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        #[doc = concat!(
+            "The capacity; `None` for an unbounded channel.\n\n```\n",
+            "let (tx, rx) = greenlet::channel::bounded::<u8>(3);\n",
+            "assert_eq!(", $side, ".capacity(), Some(3));\n",
+            "let (tx, rx) = greenlet::channel::unbounded::<u8>();\n",
+            "assert_eq!(", $side, ".capacity(), None);\n# drop((tx, rx));\n```"
+        )]
+        pub fn capacity(&self) -> Option<usize> {
+            self.chan.capacity()
+        }
+
+        #[doc = concat!(
+            "Whether the channel is full (a send would wait); always true for `bounded(0)`.\n\n",
+            "```\nlet (tx, rx) = greenlet::channel::bounded(1);\n",
+            "assert!(!", $side, ".is_full());\ntx.send(1).unwrap();\n",
+            "assert!(", $side, ".is_full());\n# drop((tx, rx));\n```"
+        )]
+        pub fn is_full(&self) -> bool {
+            self.chan.is_full()
+        }
+
+        /// The channel's identity, for `Select`.
+        fn chan_addr(&self) -> usize {
+            Arc::as_ptr(&self.chan) as *const () as usize
+        }
+    };
+}
+
 impl<T> Sender<T> {
     /// Sends a message, waiting while the channel is full (for a receiver when `cap == 0`).
     /// Fails, handing the message back, when every receiver is gone.
@@ -399,18 +450,6 @@ impl<T> Sender<T> {
             })
     }
 
-    /// Whether the channel is full (a send would wait); always true for `bounded(0)`.
-    ///
-    /// ```
-    /// let (tx, _rx) = greenlet::channel::bounded(1);
-    /// assert!(!tx.is_full());
-    /// tx.send(1).unwrap();
-    /// assert!(tx.is_full());
-    /// ```
-    pub fn is_full(&self) -> bool {
-        self.chan.is_full()
-    }
-
     /// Whether `self` and `other` send on the same channel.
     ///
     /// ```
@@ -423,11 +462,6 @@ impl<T> Sender<T> {
         Arc::ptr_eq(&self.chan, &other.chan)
     }
 
-    /// The channel's identity, for `Select`.
-    fn chan_addr(&self) -> usize {
-        Arc::as_ptr(&self.chan) as *const () as usize
-    }
-
     /// Completes a select's send with what it reserved (see `locked::Reservation`).
     #[track_caller]
     fn send_reserved(&self, value: T, r: locked::Reservation) -> Result<(), SendError<T>> {
@@ -438,37 +472,7 @@ impl<T> Sender<T> {
         sent.map_err(|(v, _)| SendError(v))
     }
 
-    /// How many messages are buffered.
-    ///
-    /// ```
-    /// let (tx, _rx) = greenlet::channel::bounded(4);
-    /// tx.send(1).unwrap();
-    /// tx.send(2).unwrap();
-    /// assert_eq!(tx.len(), 2);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.chan.len()
-    }
-
-    /// Whether no message is buffered.
-    ///
-    /// ```
-    /// let (tx, _rx) = greenlet::channel::unbounded::<u8>();
-    /// assert!(tx.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The capacity; `None` for an unbounded channel.
-    ///
-    /// ```
-    /// assert_eq!(greenlet::channel::bounded::<u8>(3).0.capacity(), Some(3));
-    /// assert_eq!(greenlet::channel::unbounded::<u8>().0.capacity(), None);
-    /// ```
-    pub fn capacity(&self) -> Option<usize> {
-        self.chan.capacity()
-    }
+    channel_state_methods!("tx");
 }
 
 impl<T> Receiver<T> {
@@ -536,17 +540,6 @@ impl<T> Receiver<T> {
             })
     }
 
-    /// Whether the channel is full (a send would wait); always true for `bounded(0)`.
-    ///
-    /// ```
-    /// let (tx, rx) = greenlet::channel::bounded(1);
-    /// tx.send(1).unwrap();
-    /// assert!(rx.is_full());
-    /// ```
-    pub fn is_full(&self) -> bool {
-        self.chan.is_full()
-    }
-
     /// Whether `self` and `other` receive from the same channel (every [`never()`] channel is the
     /// same).
     ///
@@ -558,11 +551,6 @@ impl<T> Receiver<T> {
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
             || matches!((&*self.chan, &*other.chan), (Flavor::Never, Flavor::Never))
-    }
-
-    /// The channel's identity, for `Select`.
-    fn chan_addr(&self) -> usize {
-        Arc::as_ptr(&self.chan) as *const () as usize
     }
 
     /// A blocking iterator over received messages; ends when every sender is gone.
@@ -592,35 +580,7 @@ impl<T> Receiver<T> {
         TryIter { rx: self }
     }
 
-    /// How many messages are buffered.
-    ///
-    /// ```
-    /// let (tx, rx) = greenlet::channel::unbounded();
-    /// tx.send(()).unwrap();
-    /// assert_eq!(rx.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.chan.len()
-    }
-
-    /// Whether no message is buffered.
-    ///
-    /// ```
-    /// let (_tx, rx) = greenlet::channel::bounded::<u8>(1);
-    /// assert!(rx.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The capacity; `None` for an unbounded channel.
-    ///
-    /// ```
-    /// assert_eq!(greenlet::channel::bounded::<u8>(0).1.capacity(), Some(0));
-    /// ```
-    pub fn capacity(&self) -> Option<usize> {
-        self.chan.capacity()
-    }
+    channel_state_methods!("rx");
 }
 
 impl<T> Clone for Sender<T> {
