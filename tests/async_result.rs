@@ -7,21 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greenlet::sync::AsyncResult;
-use greenlet::{configure, sleep, spawn, Config, Greenlet};
+use greenlet::{sleep, spawn};
 
-fn one_worker() {
-    // The first test to get here configures; the others find it done.
-    let _ = configure(Config::default().workers(1));
-}
-
-/// Waits (from this plain thread) for `g`, at most 20 s.
-fn join_or_wedged<T>(g: Greenlet<T>) -> T {
-    assert!(
-        g.wait_timeout(Duration::from_secs(20)),
-        "a greenlet hung: the worker is wedged"
-    );
-    g.join().unwrap()
-}
+mod common;
+use common::{join_or_wedged, one_worker};
 
 /// A value whose `Clone` parks (sleeps), or panics, as told.
 struct Touchy {

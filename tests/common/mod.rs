@@ -56,3 +56,19 @@ pub fn child(name: &str, envs: &[(&str, &str)]) -> Output {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Runs the runtime on one worker (the first test of the binary to call it configures; the
+/// others find it done), so that a wedged worker shows as a hang.
+pub fn one_worker() {
+    let _ = greenlet::configure(greenlet::Config::default().workers(1));
+}
+
+/// Waits (from this plain thread) for `g`, at most 20 s, and fails the test if it hung (a
+/// wedged worker), else returns its value.
+pub fn join_or_wedged<T>(g: greenlet::Greenlet<T>) -> T {
+    assert!(
+        g.wait_timeout(Duration::from_secs(20)),
+        "a greenlet hung: the worker is wedged"
+    );
+    g.join().unwrap()
+}
