@@ -159,3 +159,107 @@ fn a_million_permit_handoffs_conserve_the_permits() {
     assert_eq!(sem.available_permits(), PERMITS);
     assert_eq!(sem.waiting(), 0);
 }
+
+/// Sends `1..=n` through `tx`/`rx` from greenlets and plain threads that give up now and then
+/// (short send and receive timeouts, and `with_timeout` cutting receives short from outside),
+/// and checks that every message arrived exactly once: hand-offs to a parked receiver or from a
+/// parked sender that race a timeout must neither lose the message nor deliver it twice.
+fn handoffs_under_timeouts(tx: channel::Sender<u64>, rx: channel::Receiver<u64>, n: u64) {
+    const SIDES: u64 = 4;
+    let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..=n).map(|_| AtomicUsize::new(0)).collect());
+    let received = Arc::new(AtomicU64::new(0));
+    let senders_done = Arc::new(AtomicU64::new(0));
+    let receive = {
+        let (seen, received, done) = (seen.clone(), received.clone(), senders_done.clone());
+        move |id: u64| {
+            let mut round = id;
+            // Until everything arrived, or the senders are done (or died) and a receive of up
+            // to 10 ms finds nothing more: then the counts below tell what went wrong.
+            while received.load(SeqCst) < n {
+                if done.load(SeqCst) == SIDES
+                    && rx
+                        .recv_timeout(Duration::from_millis(10))
+                        .map(|v| {
+                            seen[v as usize].fetch_add(1, SeqCst);
+                            received.fetch_add(1, SeqCst);
+                        })
+                        .is_err()
+                {
+                    break;
+                }
+                round += 1;
+                let wait = Duration::from_micros(round % 50);
+                let got = if round % 5 == 0 {
+                    with_timeout(Duration::from_micros(round % 30), || rx.recv_timeout(wait))
+                        .ok()
+                        .and_then(Result::ok)
+                } else {
+                    rx.recv_timeout(wait).ok()
+                };
+                if let Some(v) = got {
+                    seen[v as usize].fetch_add(1, SeqCst);
+                    received.fetch_add(1, SeqCst);
+                }
+            }
+        }
+    };
+    let send = move |id: u64| {
+        // Counted done even if it panics, so that the receivers stop.
+        struct Done(Arc<AtomicU64>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let _done = Done(senders_done.clone());
+        let mut round = id;
+        for v in (1..=n).filter(|v| v % SIDES == id) {
+            let mut v = v;
+            loop {
+                round += 1;
+                match tx.send_timeout(v, Duration::from_micros(round % 40)) {
+                    Ok(()) => break,
+                    Err(channel::SendTimeoutError::Timeout(back)) => v = back,
+                    Err(e) => panic!("receivers gone early: {e}"),
+                }
+            }
+        }
+    };
+    // Half of each side are greenlets, half plain threads.
+    let mut greenlets = Vec::new();
+    let mut threads = Vec::new();
+    for id in 0..SIDES {
+        let (receive, send) = (receive.clone(), send.clone());
+        if id % 2 == 0 {
+            greenlets.push(spawn(move || receive(id)));
+            greenlets.push(spawn(move || send(id)));
+        } else {
+            threads.push(std::thread::spawn(move || receive(id)));
+            threads.push(std::thread::spawn(move || send(id)));
+        }
+    }
+    let greenlets_ok = joinall(greenlets).iter().all(Result::is_ok);
+    let threads_ok = threads.into_iter().all(|t| t.join().is_ok());
+    assert!(
+        greenlets_ok && threads_ok,
+        "a sender or a receiver panicked"
+    );
+    assert_eq!(received.load(SeqCst), n);
+    let wrong: Vec<_> = (1..=n)
+        .filter(|&v| seen[v as usize].load(SeqCst) != 1)
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "messages lost or doubled: {wrong:?}");
+}
+
+#[test]
+fn channel_handoffs_under_timeouts_lose_and_double_nothing() {
+    // The locked engine in its three shapes: rendezvous, a small buffer, unbounded.
+    const N: u64 = 200_000;
+    let (tx, rx) = channel::bounded(0);
+    handoffs_under_timeouts(tx, rx, N);
+    let (tx, rx) = channel::bounded(2);
+    handoffs_under_timeouts(tx, rx, N);
+    let (tx, rx) = channel::unbounded();
+    handoffs_under_timeouts(tx, rx, N);
+}

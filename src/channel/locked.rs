@@ -20,7 +20,9 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::park::{park_in, Parker, SpinGuard, SpinLock, Unparker, WaitList, Wake};
+use crate::park::{
+    park_in, park_in_then, Parker, SpinGuard, SpinLock, Unparker, WaitList, Waiter, Wake, Wakeup,
+};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -123,6 +125,43 @@ impl<T> Slot<T> {
         // SAFETY: as for `put`.
         unsafe { (*self.ptr).take() }
     }
+
+    /// Hands `value` to the receiver `w`: into its slot, then claims its park (the hand-off;
+    /// the caller wakes it after unlocking). `Err`: that receiver is leaving (timed out or
+    /// killed a moment ago), and the message comes back for the next one.
+    ///
+    /// # Safety
+    /// As for `put`: under the engine's lock, `w` a receiver just taken out of its list.
+    unsafe fn hand_to(w: Waiter<Slot<T>>, value: T) -> Result<Wakeup, T> {
+        // SAFETY: the caller's contract.
+        unsafe { w.payload.put(value) };
+        let slot = w.payload;
+        match w.unparker.claim() {
+            Some(wakeup) => Ok(wakeup),
+            // SAFETY: as above; the leaving receiver looks at its slot only after it has taken
+            // the lock we hold.
+            None => Err(unsafe { slot.take() }.expect("slot filled above")),
+        }
+    }
+
+    /// Takes the message of the sender `w` and claims its park (the caller wakes it after
+    /// unlocking). `None`: that sender is leaving, and keeps its message.
+    ///
+    /// # Safety
+    /// As for `put`: under the engine's lock, `w` a sender just taken out of its list.
+    unsafe fn take_from(w: Waiter<Slot<T>>) -> Option<(T, Wakeup)> {
+        // SAFETY: the caller's contract.
+        let value = unsafe { w.payload.take() }.expect("a parked sender has a message");
+        let slot = w.payload;
+        match w.unparker.claim() {
+            Some(wakeup) => Some((value, wakeup)),
+            None => {
+                // SAFETY: as above; the leaving sender gets its message back.
+                unsafe { slot.put(value) };
+                None
+            }
+        }
+    }
 }
 
 /// What a select's send reserved (see [`LockedChan::try_reserve_send`]).
@@ -169,19 +208,19 @@ pub(crate) struct State<T, S> {
 }
 
 impl<T, S: Store<T>> State<T, S> {
-    /// Wakes the first selecting sender still parked (not `except`'s own registration): room
-    /// freed up, or a receiver is about to park.
-    /// True if one was woken: it has chosen to send here.
-    fn wake_one_watching_sender(&mut self, except: Option<&Parker>) -> bool {
+    /// Claims the first selecting sender still parked (not `except`'s own registration): room
+    /// freed up, or a receiver is about to park. `Some`: one was claimed, to wake after
+    /// unlocking; it has chosen to send here.
+    fn wake_one_watching_sender(&mut self, except: Option<&Parker>) -> Option<Wakeup> {
         while let Some(w) = self
             .senders
             .pop_where(|w| w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
         {
-            if w.unparker.unpark() {
-                return true;
+            if let Some(wakeup) = w.unparker.claim() {
+                return Some(wakeup);
             }
         }
-        false
+        None
     }
 
     /// Whether a receive would not wait: a message is buffered, a sender is parked (a selecting
@@ -255,38 +294,48 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             return Err((value, Fail::Disconnected));
         }
         let mut value = value;
+        // Every wake-up claimed here runs after the lock is released (the explicit `drop(s)`
+        // before each return: `s`, a parameter, would otherwise outlive `watchers`).
+        let mut watchers = Vec::new();
         while let Some(w) = s.receivers.pop_where(|w| !w.payload.reserved) {
             if w.payload.watch {
                 // A `Select::ready` waiting to hear that a receive would not block.
-                w.unparker.unpark();
+                watchers.extend(w.unparker.claim());
                 continue;
             }
             // SAFETY: under the lock, for a receiver just popped (see `Slot`).
-            unsafe { w.payload.put(value) };
-            let slot = w.payload;
-            if w.unparker.unpark() {
-                s.unfinished += 1;
-                return Ok(());
+            match unsafe { Slot::hand_to(w, value) } {
+                Ok(wakeup) => {
+                    s.unfinished += 1;
+                    drop(s);
+                    wakeup.wake();
+                    drop(watchers);
+                    return Ok(());
+                }
+                // That receiver left (timeout, kill): try the next one.
+                Err(back) => value = back,
             }
-            // That receiver left (timeout, kill): take the message back, try the next one.
-            // SAFETY: as above; the receiver cannot look at its slot until we unlock.
-            value = unsafe { slot.take() }.expect("slot filled above");
         }
         if s.has_room() {
             s.items.put(value);
             s.unfinished += 1;
+            drop(s);
+            drop(watchers);
             return Ok(());
         }
         let Wait::Until(deadline) = wait else {
+            drop(s);
+            drop(watchers);
             return Err((value, Fail::WouldBlock));
         };
         let mut slot = Some(value);
-        let wake = park_in(
+        let wake = park_in_then(
             &self.state,
             s,
             |s| &mut s.senders,
             Slot::of(&mut slot),
             deadline,
+            move || drop(watchers),
         );
         match (wake, slot.take()) {
             (Wake::Unparked, None) => Ok(()),
@@ -304,32 +353,30 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         if let Some(v) = s.items.take() {
             // Room freed: move a parked sender's message into the buffer, or else promise the
             // room to a selecting sender (which passes it on if it sends elsewhere).
-            while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
+            let wakeup = loop {
+                let Some(w) = s.senders.pop_where(|w| !w.payload.watch) else {
+                    break s.wake_one_watching_sender(None);
+                };
                 // SAFETY: under the lock, for a sender just popped (see `Slot`).
-                let moved = unsafe { w.payload.take() }.expect("a parked sender has a message");
-                let slot = w.payload;
-                if w.unparker.unpark() {
+                if let Some((moved, wakeup)) = unsafe { Slot::take_from(w) } {
                     s.items.put(moved);
                     s.unfinished += 1;
-                    return Ok(v);
+                    break Some(wakeup);
                 }
-                // SAFETY: as above; that sender left and gets its message back.
-                unsafe { slot.put(moved) };
-            }
-            s.wake_one_watching_sender(None);
+            };
+            drop(s);
+            drop(wakeup); // after the lock
             return Ok(v);
         }
         // Empty buffer (always, for a rendezvous): take straight from a parked sender.
         while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
             // SAFETY: under the lock, for a sender just popped (see `Slot`).
-            let v = unsafe { w.payload.take() }.expect("a parked sender has a message");
-            let slot = w.payload;
-            if w.unparker.unpark() {
+            if let Some((v, wakeup)) = unsafe { Slot::take_from(w) } {
                 s.unfinished += 1;
+                drop(s);
+                wakeup.wake();
                 return Ok(v);
             }
-            // SAFETY: as above.
-            unsafe { slot.put(v) };
         }
         if s.senders_alive == 0 {
             return Err(Fail::Disconnected);
@@ -340,16 +387,17 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         let woke_sender = s.wake_one_watching_sender(None);
         let deadline = match wait {
             Wait::Until(deadline) => deadline,
-            Wait::Never if woke_sender => None,
+            Wait::Never if woke_sender.is_some() => None,
             Wait::Never => return Err(Fail::WouldBlock),
         };
         let mut slot: Option<T> = None;
-        let wake = park_in(
+        let wake = park_in_then(
             &self.state,
             s,
             |s| &mut s.receivers,
             Slot::of(&mut slot),
             deadline,
+            move || drop(woke_sender),
         );
         match (wake, slot.take()) {
             (Wake::Unparked, Some(v)) => Ok(v),
@@ -415,12 +463,15 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         };
         let ticket = s.senders.push(unparker, slot);
         // `Select::ready` receivers waiting here now find a sender: let them look.
+        let mut watchers = Vec::new();
         while let Some(w) = s
             .receivers
             .pop_where(|w| w.payload.watch && !parker.owns(&w.unparker))
         {
-            w.unparker.unpark();
+            watchers.extend(w.unparker.claim());
         }
+        drop(s);
+        drop(watchers); // after the lock
         Some(ticket)
     }
 
@@ -436,7 +487,9 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     pub(crate) fn pass_on_send(&self) {
         let mut s = self.state.lock();
         if s.send_ready(None) {
-            s.wake_one_watching_sender(None);
+            let wakeup = s.wake_one_watching_sender(None);
+            drop(s);
+            drop(wakeup); // after the lock
         }
     }
 
@@ -486,14 +539,16 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             Reservation::Receiver(ticket) => {
                 if let Some(w) = s.receivers.remove(ticket) {
                     // SAFETY: under the lock, for a receiver just taken out of its list.
-                    unsafe { w.payload.put(value) };
-                    let slot = w.payload;
-                    if w.unparker.unpark() {
-                        s.unfinished += 1;
-                        return Ok(());
+                    match unsafe { Slot::hand_to(w, value) } {
+                        Ok(wakeup) => {
+                            s.unfinished += 1;
+                            drop(s);
+                            wakeup.wake();
+                            return Ok(());
+                        }
+                        // That receiver timed out or was killed meanwhile.
+                        Err(back) => value = back,
                     }
-                    // SAFETY: as above; that receiver timed out or was killed meanwhile.
-                    value = unsafe { slot.take() }.expect("slot filled above");
                 }
             }
             Reservation::Room => s.reserved_room -= 1,
@@ -512,9 +567,9 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 };
                 if w.unparker.is_select() {
                     // Its gate is passed: wake it empty-handed; it tries again.
-                    if let Some(w) = s.receivers.remove(ticket) {
-                        w.unparker.unpark();
-                    }
+                    let wakeup = s.receivers.remove(ticket).and_then(|w| w.unparker.claim());
+                    drop(s);
+                    drop(wakeup); // after the lock
                 } else {
                     w.payload.reserved = false;
                 }
