@@ -88,3 +88,43 @@ fn timers_on_a_busy_worker_still_fire() {
         "timers waited for the spinner: {elapsed:?}"
     );
 }
+
+#[test]
+fn a_child_woken_by_a_parent_that_then_spins_runs_on_an_idle_worker() {
+    // Issue 14, §2.4, literally: the parent spawns a child, parks (sleeps), wakes the child and
+    // then polls a flag without ever parking. The child started while its parent slept; it must
+    // have started where an idle worker can run it again, not on its parent's worker (which the
+    // spinning parent holds). The spin is bounded so that a failure fails instead of hanging.
+    // (It needs an idle worker when the child starts: hence one test at a time.)
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if workers() < 2 {
+        return;
+    }
+    for round in 0..20 {
+        // Let the previous round's workers go idle: the other worker must be idle (or become
+        // idle) by the time the child starts, which is what this test is about.
+        std::thread::sleep(Duration::from_millis(5));
+        let g = spawn(|| {
+            let done = Arc::new(AtomicBool::new(false));
+            let (s, r) = greenlet::channel::unbounded::<()>();
+            let d = done.clone();
+            let w = spawn(move || {
+                r.recv().unwrap();
+                d.store(true, Ordering::SeqCst);
+            });
+            sleep(Duration::from_millis(50));
+            s.send(()).unwrap();
+            let t0 = Instant::now();
+            while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
+                std::hint::spin_loop(); // try_iter/try_recv polling loops look like this
+            }
+            let woke = done.load(Ordering::SeqCst);
+            w.join().unwrap();
+            woke
+        });
+        assert!(
+            g.join().unwrap(),
+            "the child never ran while its parent spun and another worker idled (round {round})"
+        );
+    }
+}

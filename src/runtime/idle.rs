@@ -282,6 +282,74 @@ impl Idle {
     }
 }
 
+/// The configured workers that have nothing to run (they search for work or sleep), one bit
+/// each, so that a spawner finds one with a load or two (see `Runtime::start_on_idle`).
+///
+/// A hint for placement, not part of the wake-up protocol: a worker claimed through it gets its
+/// greenlet by `Runtime::send_home`, whose push, fence and look at the sleeper's flag reach it
+/// whatever it does by then.
+pub(crate) struct IdleSet {
+    words: Box<[AtomicU64]>,
+}
+
+impl IdleSet {
+    /// Every one of the `workers` is idle: none has anything to run before it starts.
+    pub(crate) fn new(workers: usize) -> IdleSet {
+        let word = |w: usize| {
+            let bits = (workers - w * 64).min(64);
+            AtomicU64::new(if bits == 64 { !0 } else { (1 << bits) - 1 })
+        };
+        IdleSet {
+            words: (0..workers.div_ceil(64)).map(word).collect(),
+        }
+    }
+
+    /// Worker `index` has nothing to run.
+    pub(crate) fn enter(&self, index: usize) {
+        self.words[index / 64].fetch_or(1 << (index % 64), AcqRel);
+    }
+
+    /// Worker `index` found work. False if a spawner claimed it first (and hands it a
+    /// greenlet, or has already).
+    pub(crate) fn leave(&self, index: usize) -> bool {
+        let (word, bit) = (&self.words[index / 64], 1u64 << (index % 64));
+        word.load(Relaxed) & bit != 0 && word.fetch_and(!bit, AcqRel) & bit != 0
+    }
+
+    /// Claims an idle worker other than `from`, looking first at those after it (so that
+    /// spawners spread their children); `None` if no other worker is idle.
+    pub(crate) fn claim_other(&self, from: usize) -> Option<usize> {
+        let n = self.words.len();
+        for step in 0..n {
+            let w = (from / 64 + step) % n;
+            let word = &self.words[w];
+            let mut seen = word.load(Relaxed);
+            if w == from / 64 {
+                seen &= !(1 << (from % 64));
+            }
+            while seen != 0 {
+                // Prefer the first idle worker after `from` in this word, else the first one.
+                let after = if w == from / 64 {
+                    seen & (!0u64).checked_shl((from % 64) as u32 + 1).unwrap_or(0)
+                } else {
+                    0
+                };
+                let bit = lowest_bit(if after != 0 { after } else { seen });
+                if word.fetch_and(!bit, AcqRel) & bit != 0 {
+                    return Some(w * 64 + bit.trailing_zeros() as usize);
+                }
+                seen &= !bit;
+            }
+        }
+        None
+    }
+}
+
+/// The lowest set bit of `x` (non-zero).
+fn lowest_bit(x: u64) -> u64 {
+    x & x.wrapping_neg()
+}
+
 /// loom models of the sleep/notify protocol: the real [`Idle`] and [`Sleeper`], driven by loom
 /// threads that follow the worker's calls (`worker.rs`: `search`, then `sleep`: register, look
 /// for work, sleep, unregister) and the producers' (`Runtime::push_remote`: push then

@@ -16,6 +16,15 @@
 //!   the global injector) and idle workers steal them; the worker that starts one becomes its
 //!   home. New greenlets therefore spread over the idle workers, and CPU-bound batches use
 //!   every core.
+//! * **A new greenlet starts on an idle worker when there is one.** A spawn on a worker hands
+//!   the child to an idle worker (one searching for work or asleep; see
+//!   [`Runtime::start_on_idle`]), and so does a worker about to start, as its last runnable
+//!   greenlet, one spawned on it. Left on the parent's worker, a child would start there the
+//!   moment its parent parks, before any idle worker could steal it, and stay homed for life
+//!   next to a parent that may later hold that worker while it computes (the parent that
+//!   wakes its child and then polls for the child's answer without parking would wait for
+//!   ever). The price: a parent and a child that talk sit on two workers and pay a
+//!   cross-worker wake-up per message (see `worker::await_inbox`, which keeps it short).
 //!
 //! [`schedule`] is the one place that decides; everything that makes a greenlet runnable (a
 //! spawn, an unpark, a timer, an IO event, a kill) goes through it. The price: a greenlet whose
@@ -130,6 +139,8 @@ pub(crate) struct Runtime {
     global: stats::Global,
     sleepers: Box<[idle::Sleeper]>,
     idle: idle::Idle,
+    /// The configured workers with nothing to run (see [`Runtime::start_on_idle`]).
+    idle_set: idle::IdleSet,
     epoch: Instant,
     /// Round-robin choice of timer wheel for timers added outside the workers.
     next_heap: AtomicUsize,
@@ -307,6 +318,7 @@ fn start() -> io::Result<&'static Runtime> {
         global: stats::Global::default(),
         sleepers: (0..slots).map(|_| idle::Sleeper::new()).collect(),
         idle: idle::Idle::new(n),
+        idle_set: idle::IdleSet::new(n),
         epoch: *EPOCH,
         next_heap: AtomicUsize::new(0),
         next_trim: AtomicU64::new(0),
@@ -428,6 +440,27 @@ impl Runtime {
         fence(SeqCst);
         if self.sleepers[home].is_sleeping() {
             self.idle.wake_worker(home, &self.sleepers, &self.io);
+        }
+    }
+
+    /// Hands a greenlet not yet started to an idle worker (a configured one, searching for work
+    /// or asleep), which starts it and becomes its home; gives the greenlet back if no worker
+    /// is idle.
+    ///
+    /// This is how a child leaves its parent's worker while there is an idle one (see the
+    /// placement rule): left on the parent's queue, it would start there as soon as the parent
+    /// parks, before any idle worker could steal it, and be homed for life on a worker that
+    /// the parent may then hold for as long as it computes.
+    ///
+    /// `from` is the calling worker. A claimed worker gets the greenlet in its inbox, which it
+    /// drains before it runs anything else once back from its search or its sleep.
+    fn start_on_idle(&self, from: usize, task: TaskRef) -> Option<TaskRef> {
+        match self.idle_set.claim_other(from) {
+            Some(index) => {
+                self.send_home(index, task);
+                None
+            }
+            None => Some(task),
         }
     }
 
@@ -597,7 +630,8 @@ pub(crate) fn spawn(task: TaskRef) {
 /// * Started: at its home. On the home worker itself, the run-next slot (woken by the greenlet
 ///   running there) or the run queue; from any other thread, the home's inbox, waking the home
 ///   worker if it sleeps.
-/// * Not started: on the calling worker's stealable queue, or the global injector from a plain
+/// * Not started: handed to an idle worker if there is one (see [`Runtime::start_on_idle`]);
+///   otherwise on the calling worker's stealable queue, or the global injector from a plain
 ///   thread; either way idle workers may take it.
 fn schedule(task: TaskRef, origin: Origin) {
     let home = task.header.home();

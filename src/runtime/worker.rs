@@ -10,8 +10,13 @@
 //!   still steal the ones not yet started (a marker whose greenlet was stolen finds the next one,
 //!   or nothing);
 //! * `local`: the stealable queue of greenlets not yet started (`crossbeam_deque::Worker`);
-//! * the inbox (in [`super::Shared`]): started greenlets homed here that other threads woke; the
-//!   worker moves them to `runq` at every tick.
+//! * the inbox (in [`super::Shared`]): started greenlets homed here that other threads woke, and
+//!   new greenlets that a spawner handed to this worker while it was idle (`start_on_idle`);
+//!   the worker moves them to `runq` at every tick.
+//!
+//! A worker that runs out of work first watches its inbox for a few microseconds (a greenlet on
+//! another worker often answers that soon), then marks itself idle (`IdleSet`), searches the
+//! other workers, and sleeps.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -42,6 +47,11 @@ const SEARCH_ROUNDS: u32 = 32;
 /// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
 /// yields the thread instead).
 const SEARCH_SPINS: u32 = 64;
+/// How long a worker that may not search watches its inbox before it sleeps (see
+/// `WorkerCtx::await_inbox`).
+const INBOX_SPIN_NS: u64 = 20_000;
+/// How long a worker that ran out of work watches its inbox before it goes idle.
+const REPLY_SPIN_NS: u64 = 3_000;
 /// Attempts to take the IO poller, when a busy worker holds it, before sleeping without it.
 const POLLER_RETRIES: u32 = 16;
 /// A worker that sleeps without the poller while nobody blocks in it retries this often.
@@ -103,14 +113,35 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
         expired: Cell::new(Vec::new()),
     };
     WORKER.with(|w| w.set(&ctx));
+    // Only the configured workers take new greenlets from spawners (extra ones retire).
+    let regular = index < rt.regular;
     loop {
         while let Some(task) = ctx.next_task() {
             ctx.run_task(task);
         }
-        match ctx.search() {
-            Some(task) => ctx.run_task(task),
-            None if ctx.may_retire() => rt.retire(index),
-            None => ctx.sleep(),
+        // Idle from here until work turns up: a spawner may hand this worker a new greenlet
+        // (`Runtime::start_on_idle`), found in the inbox.
+        if regular {
+            rt.idle_set.enter(index);
+        }
+        // A greenlet homed here that talks with one on another worker is woken again within
+        // about a round trip: watch the inbox that long before searching the other workers
+        // (whose shared counters the other worker would then wait on).
+        let found = ctx.await_inbox(REPLY_SPIN_NS).or_else(|| ctx.search());
+        if found.is_none() {
+            if ctx.may_retire() {
+                rt.retire(index);
+                continue;
+            }
+            ctx.sleep();
+        }
+        if regular && !rt.idle_set.leave(index) && found.is_some() {
+            // A spawner claimed this worker while it found other work: the greenlet handed
+            // here must not wait behind that work (which may compute for long).
+            ctx.offer_handed();
+        }
+        if let Some(task) = found {
+            ctx.run_task(task);
         }
     }
 }
@@ -177,7 +208,16 @@ impl WorkerCtx {
                 Some(Some(t)) => return Some(t),
                 Some(None) => {
                     if let Some(t) = self.local.pop() {
-                        return Some(t);
+                        if !self.nothing_queued() {
+                            return Some(t);
+                        }
+                        // The last runnable greenlet here, about to start: an idle worker
+                        // takes it instead, as at spawn (one may have become idle since).
+                        // With more queued, stealing spreads the batch.
+                        match self.rt.start_on_idle(self.index, t) {
+                            None => continue,
+                            Some(t) => return Some(t),
+                        }
                     }
                     // Stolen meanwhile: the marker is stale.
                 }
@@ -202,8 +242,9 @@ impl WorkerCtx {
         loop {
             match inbox.queue.steal() {
                 Steal::Success(t) => {
+                    // A greenlet not yet started was handed here by `Runtime::start_on_idle`.
+                    woken += u64::from(t.header.life.load(Relaxed) != NEW);
                     runq.push_back(Some(t));
-                    woken += 1;
                 }
                 Steal::Empty => break,
                 Steal::Retry => {}
@@ -212,6 +253,24 @@ impl WorkerCtx {
         // Everything in the inbox was woken from a park.
         let parked = &self.counters().parked;
         parked.store(parked.load(Relaxed).saturating_sub(woken), Relaxed);
+    }
+
+    /// Moves the greenlets not yet started that spawners handed to this worker's inbox onto its
+    /// stealable queue, where idle workers may take them, and wakes one.
+    fn offer_handed(&self) {
+        self.drain_inbox();
+        let mut runq = self.runq.borrow_mut();
+        let mut offered = 0;
+        for slot in runq.iter_mut() {
+            if let Some(t) = slot.take_if(|t| t.header.life.load(Relaxed) == NEW) {
+                self.local.push(t);
+                offered += 1;
+            }
+        }
+        drop(runq);
+        if offered > 0 {
+            self.rt.notify_one();
+        }
     }
 
     /// Runs `steal` (a batch steal into `local`), then adds a run-queue marker for every greenlet
@@ -305,7 +364,9 @@ impl WorkerCtx {
     fn search(&self) -> Option<TaskRef> {
         let idle = &self.rt.idle;
         if !idle.start_search() {
-            return self.find_work(true);
+            return self
+                .find_work(true)
+                .or_else(|| self.await_inbox(INBOX_SPIN_NS));
         }
         let mut found = None;
         for round in 0..SEARCH_ROUNDS {
@@ -316,7 +377,11 @@ impl WorkerCtx {
                 break;
             }
             if round < SEARCH_ROUNDS / 2 {
+                // Between two rounds, a greenlet homed here may be woken: look at once.
                 for _ in 0..SEARCH_SPINS {
+                    if self.inbox.pending.load(Relaxed) {
+                        break;
+                    }
                     std::hint::spin_loop();
                 }
             } else {
@@ -325,6 +390,26 @@ impl WorkerCtx {
         }
         idle.end_search(found.is_some(), &self.rt.sleepers, &self.rt.io);
         found
+    }
+
+    /// Watches this worker's inbox for a little while (a worker that may not search, because
+    /// others do, before it sleeps): a greenlet homed here that another worker's greenlet
+    /// talks to is woken within about a round trip, far sooner than a sleep and a wake-up
+    /// would take (tens of microseconds on a virtual machine).
+    fn await_inbox(&self, spin_ns: u64) -> Option<TaskRef> {
+        let until = super::precise_now() + spin_ns;
+        loop {
+            for _ in 0..SEARCH_SPINS {
+                if self.inbox.pending.load(Relaxed) {
+                    self.drain_inbox();
+                    return self.pop_own();
+                }
+                std::hint::spin_loop();
+            }
+            if super::precise_now() >= until {
+                return None;
+            }
+        }
     }
 
     /// Registers as a sleeper, checks once more, and blocks until woken or the next timer.
@@ -495,10 +580,12 @@ impl WorkerCtx {
         None
     }
 
-    /// Queues a greenlet not yet started on this worker's stealable queue, with its run-queue
-    /// marker. Wakes a sleeper when the queue was empty: pushing onto a non-empty queue makes no
-    /// new work visible.
+    /// Places a greenlet not yet started: with an idle worker if there is one (see
+    /// `Runtime::start_on_idle`), otherwise on this worker's stealable queue with its run-queue
+    /// marker, waking a sleeper when the queue was empty (pushing onto a non-empty queue makes
+    /// no new work visible).
     pub(super) fn schedule_new(&self, task: TaskRef) -> Option<TaskRef> {
+        let task = self.rt.start_on_idle(self.index, task)?;
         let was_empty = self.local.is_empty();
         self.local.push(task);
         self.runq.borrow_mut().push_back(None);
