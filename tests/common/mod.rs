@@ -1,12 +1,14 @@
 //! What the integration tests share: polling for a condition, the worker count, serializing
-//! the tests of one binary, and running a scenario of the same test binary in a child process
-//! (for what must be observed from outside: stderr reports, exit codes, aborts).
+//! the tests of one binary, running a scenario of the same test binary in a child process
+//! (for what must be observed from outside: stderr reports, exit codes, aborts), greenlets
+//! waiting on a gate, and a drop counter.
 //!
 //! Each test binary includes this with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Polls `cond` (sleeping 1 ms between tries, cooperatively inside a greenlet) for at most
@@ -71,4 +73,23 @@ pub fn join_or_wedged<T>(g: greenlet::Greenlet<T>) -> T {
         "a greenlet hung: the worker is wedged"
     );
     g.join().unwrap()
+}
+
+/// Spawns `n` greenlets that each wait until `gate` is set.
+pub fn waiting_on(gate: &Arc<greenlet::sync::Event>, n: usize) -> Vec<greenlet::Greenlet<()>> {
+    (0..n)
+        .map(|_| {
+            let gate = gate.clone();
+            greenlet::spawn(move || gate.wait())
+        })
+        .collect()
+}
+
+/// Counts its drops: proves destructors ran (during an unwind, a kill, a timeout).
+pub struct DropCounter(pub Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
