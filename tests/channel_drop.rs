@@ -6,22 +6,18 @@
 //! An abort would kill the whole test binary, so each scenario runs in a child process of it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use greenlet::channel::{bounded, unbounded, Receiver, Sender};
 use greenlet::queue::{LifoQueue, PriorityQueue, Queue};
 
+mod common;
+
 /// Runs `scenario` in a child process; fails with its output unless it exits cleanly and prints
 /// `ok`.
 fn child(scenario: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
-        .env("SCENARIO", scenario)
-        .output()
-        .unwrap();
+    let out = common::child(scenario, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("scenario-ok"),

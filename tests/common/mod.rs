@@ -41,17 +41,43 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The test binary itself, run in a child process on the tests named `tests` (exactly those,
+/// one at a time, their output not captured), with `envs` added.
+fn test_binary(tests: &[&str], envs: &[(&str, &str)]) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(tests)
+        .args(["--exact", "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().copied());
+    cmd
+}
+
 /// Runs the test named `scenario` of this same test binary in a child process, with the
 /// environment variable `SCENARIO` set to `name` and `envs` added, and returns its output.
 /// The binary's `scenario` test reads `SCENARIO` and returns at once when it is unset.
 pub fn child(name: &str, envs: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+    test_binary(&["scenario"], envs)
         .env("SCENARIO", name)
-        .envs(envs.iter().copied())
         .output()
         .expect("could not run the test binary as a child process")
+}
+
+/// Runs the tests named `tests` of this same test binary in a child process, with `envs`
+/// added, and returns its output. Each of those tests reads one of `envs` and returns at once
+/// when it is unset.
+pub fn child_tests(tests: &[&str], envs: &[(&str, &str)]) -> Output {
+    test_binary(tests, envs)
+        .output()
+        .expect("could not run the test binary as a child process")
+}
+
+/// A child's stdout and then its stderr, as text.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A child's stderr as text.
