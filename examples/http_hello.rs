@@ -78,10 +78,7 @@ fn serve(conn: TcpStream, _peer: SocketAddr) {
         Ok(None) => Step::Incomplete,
         Err(()) => {
             out.extend_from_slice(BAD_REQUEST);
-            Step::Answered {
-                len: 0,
-                close: true,
-            }
+            Step::Invalid
         }
     })
 }

@@ -357,10 +357,7 @@ fn serve(db: &Db, conn: TcpStream) {
         }
         Parsed::Invalid(msg) => {
             Reply::Error(format!("ERR {msg}")).write(out);
-            Step::Answered {
-                len: 0,
-                close: true,
-            }
+            Step::Invalid
         }
     })
 }

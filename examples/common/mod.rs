@@ -17,6 +17,9 @@ pub enum Step {
     /// A request of `len` bytes was answered; `close`: end the connection once the answers so
     /// far are written.
     Answered { len: usize, close: bool },
+    /// The bytes do not make a valid request (its error answer is written): end the
+    /// connection once the answers so far are written.
+    Invalid,
 }
 
 /// Serves `conn` until the peer closes it, it fails, or `answer` says to close: reads (at most
@@ -46,6 +49,7 @@ pub fn serve_pipelined(
                     used += len;
                     close = last;
                 }
+                Step::Invalid => close = true,
             }
         }
         buf.drain(..used);
