@@ -13,7 +13,7 @@ use greenlet::sync::Event;
 use greenlet::{spawn, Builder, Greenlet};
 
 mod common;
-use common::{child_tests, output_text};
+use common::{child_tests, child_tests_pass};
 
 fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -83,22 +83,23 @@ fn overflow_child() {
     unreachable!("the overflow must abort the process");
 }
 
-fn run_overflow(kind: &str) -> (std::process::ExitStatus, String) {
+/// Runs `overflow_child` with `kind` in a child process, checks that the overflow aborted it,
+/// and returns its stderr.
+fn overflow_report(kind: &str) -> String {
     let out = child_tests(&["overflow_child"], &[("OVERFLOW_CHILD", kind)]);
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stderr = common::stderr(&out);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigabrt()),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+    stderr
 }
 
 #[test]
 fn stack_overflow_is_reported_with_name_and_size_then_aborts() {
-    let (status, stderr) = run_overflow("named");
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "status {status:?}, stderr: {stderr}"
-    );
+    let stderr = overflow_report("named");
     assert!(
         stderr.contains("stack overflow in greenlet 'deep-diver'"),
         "{stderr}"
@@ -109,12 +110,7 @@ fn stack_overflow_is_reported_with_name_and_size_then_aborts() {
 
 #[test]
 fn stack_overflow_of_an_unnamed_greenlet_names_its_id() {
-    let (status, stderr) = run_overflow("unnamed");
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "status {status:?}, stderr: {stderr}"
-    );
+    let stderr = overflow_report("unnamed");
     assert!(
         stderr.contains("stack overflow in greenlet (id "),
         "{stderr}"
@@ -155,13 +151,6 @@ fn stack_sizes_out_of_range_are_errors_not_panics() {
     }
 }
 
-/// Runs the named tests of this binary in a child process with `env` set; returns its status
-/// and output.
-fn run_child(tests: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let out = child_tests(tests, env);
-    (out.status, output_text(&out))
-}
-
 fn in_mprotect_child() -> bool {
     std::env::var("STACKS_CHILD").as_deref() == Ok("mprotect")
 }
@@ -171,7 +160,7 @@ fn mprotect_guards_report_overflows_and_cost_two_mappings_per_stack() {
     if std::env::var("STACKS_CHILD").is_ok() {
         return;
     }
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &[
             "stack_overflow_is_reported_with_name_and_size_then_aborts",
             "stack_overflow_of_an_unnamed_greenlet_names_its_id",
@@ -183,7 +172,6 @@ fn mprotect_guards_report_overflows_and_cost_two_mappings_per_stack() {
             ("STACKS_CHILD", "mprotect"),
         ],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("4 passed"), "{out}");
     assert!(out.contains("mprotect child: "), "{out}");
 }
@@ -304,14 +292,13 @@ fn running_out_of_mappings_is_an_error_naming_vm_max_map_count() {
     }
     // Two mappings per stack reach the stock limit with ~32,000 greenlets, without touching
     // the machine's vm.max_map_count.
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &["running_out_of_mappings_is_an_error_naming_vm_max_map_count"],
         &[
             ("GREENLET_STACK_GUARD", "mprotect"),
             ("STACKS_CHILD", "maps"),
         ],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("maps child: error after"), "{out}");
 }
 
@@ -346,10 +333,9 @@ fn running_out_of_address_space_is_an_error_not_an_abort() {
         }
         return;
     }
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &["running_out_of_address_space_is_an_error_not_an_abort"],
         &[("STACKS_CHILD", "rlimit")],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("rlimit child: error after"), "{out}");
 }

@@ -12,7 +12,7 @@ use greenlet::sync::Event;
 use greenlet::{channel, joinall, sleep, spawn, spawn_later, stats, with_timeout, JoinError};
 
 mod common;
-use common::{child_tests, output_text, serial};
+use common::{child_tests_pass, serial};
 
 /// Waits (bounded) until `cond` holds; false if it never did.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -185,11 +185,10 @@ fn timers_fire_in_deadline_order_child() {
 
 #[test]
 fn timers_fire_in_deadline_order() {
-    let out = child_tests(
+    child_tests_pass(
         &["timers_fire_in_deadline_order_child"],
         &[("TIMERS_ORDER_CHILD", "1"), ("GREENLET_WORKERS", "1")],
     );
-    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 #[test]
@@ -263,9 +262,8 @@ fn idle_workers_sleep_until_the_next_deadline_child() {
 
 #[test]
 fn idle_workers_sleep_until_the_next_deadline() {
-    let out = child_tests(
+    child_tests_pass(
         &["idle_workers_sleep_until_the_next_deadline_child"],
         &[("TIMERS_IDLE_CHILD", "1")],
     );
-    assert!(out.status.success(), "{}", output_text(&out));
 }

@@ -71,6 +71,19 @@ pub fn child_tests(tests: &[&str], envs: &[(&str, &str)]) -> Output {
         .expect("could not run the test binary as a child process")
 }
 
+/// Runs the tests named `tests` in a child process like [`child_tests`], fails unless it ends
+/// well, and returns its stdout and stderr as text.
+pub fn child_tests_pass(tests: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = child_tests(tests, envs);
+    let text = output_text(&out);
+    assert!(
+        out.status.success(),
+        "the child failed: {}\n{text}",
+        out.status
+    );
+    text
+}
+
 /// A child's stdout and then its stderr, as text.
 pub fn output_text(out: &Output) -> String {
     format!(
