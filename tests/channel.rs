@@ -151,10 +151,8 @@ fn mpmc(tx: Sender<u64>, rx: Receiver<u64>, n: u64) {
         .map(|p| {
             let tx = tx.clone();
             spawn(move || {
-                let mut i = p;
-                while i < n {
+                for i in (p..n).step_by(SIDES as usize) {
                     tx.send(i).unwrap();
-                    i += SIDES;
                 }
             })
         })
