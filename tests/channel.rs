@@ -398,3 +398,13 @@ fn error_messages_say_what_happened() {
         assert_eq!(err.to_string(), message);
     }
 }
+
+#[test]
+fn handles_and_iterators_debug_by_name_alone() {
+    let (tx, rx) = unbounded::<u8>();
+    assert_eq!(format!("{tx:?}"), "Sender { .. }");
+    assert_eq!(format!("{rx:?}"), "Receiver { .. }");
+    assert_eq!(format!("{:?}", rx.iter()), "Iter { .. }");
+    assert_eq!(format!("{:?}", rx.try_iter()), "TryIter { .. }");
+    assert_eq!(format!("{:?}", rx.into_iter()), "IntoIter { .. }");
+}
