@@ -11,6 +11,28 @@ use std::time::Instant;
 const CAPS: [usize; 2] = [0, 64];
 const KS: [usize; 2] = [2, 8];
 
+/// The consumer's loop, written once for both engines (their `Select`s have the same methods
+/// but no trait in common): registers a receive on each channel of `rxs` with `sel`, then
+/// receives `total` messages.
+macro_rules! receive_all {
+    ($sel:expr, $rxs:expr, $total:expr) => {{
+        let (mut sel, rxs, total) = ($sel, $rxs, $total);
+        for rx in rxs {
+            sel.recv(rx);
+        }
+        let mut got = 0;
+        while got < total {
+            let oper = sel.select();
+            let i = oper.index();
+            if oper.recv(&rxs[i]).is_ok() {
+                got += 1;
+            } else {
+                sel.remove(i); // that producer is done: a disconnected channel is always ready
+            }
+        }
+    }};
+}
+
 fn greenlet_select(k: usize, cap: usize, n: usize) -> f64 {
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..k).map(|_| greenlet::channel::bounded(cap)).unzip();
     let per = n / k;
@@ -25,22 +47,8 @@ fn greenlet_select(k: usize, cap: usize, n: usize) -> f64 {
             })
         })
         .collect();
-    let consumer = greenlet::spawn(move || {
-        let mut sel = greenlet::channel::Select::new();
-        for rx in &rxs {
-            sel.recv(rx);
-        }
-        let mut got = 0;
-        while got < per * k {
-            let oper = sel.select();
-            let i = oper.index();
-            if oper.recv(&rxs[i]).is_ok() {
-                got += 1;
-            } else {
-                sel.remove(i); // that producer is done: a disconnected channel is always ready
-            }
-        }
-    });
+    let consumer =
+        greenlet::spawn(move || receive_all!(greenlet::channel::Select::new(), &rxs, per * k));
     for p in greenlet::joinall(producers) {
         p.unwrap();
     }
@@ -62,20 +70,7 @@ fn crossbeam_select(k: usize, cap: usize, n: usize) -> f64 {
             })
         })
         .collect();
-    let mut sel = crossbeam_channel::Select::new();
-    for rx in &rxs {
-        sel.recv(rx);
-    }
-    let mut got = 0;
-    while got < per * k {
-        let oper = sel.select();
-        let i = oper.index();
-        if oper.recv(&rxs[i]).is_ok() {
-            got += 1;
-        } else {
-            sel.remove(i);
-        }
-    }
+    receive_all!(crossbeam_channel::Select::new(), &rxs, per * k);
     for p in producers {
         p.join().unwrap();
     }

@@ -405,47 +405,72 @@ impl Tally {
     }
 }
 
+/// The 16 x 16 workload, written once for both engines (greenlets on greenlet channels, threads
+/// on crossbeam-channel: the same methods, no trait in common): 16 producers spawned with
+/// `$spawn` send 0..n between them into `$channel` (a `(Sender, Receiver)` pair), 16 consumers
+/// tally what they receive. Evaluates to the seconds it took, or an error: a side panicked
+/// (`$join_error` makes the text from the side and the join's error) or the tally is off.
+macro_rules! mpmc_16x16 {
+    ($engine:literal, $spawn:path, $channel:expr, $n:expr, $join_error:expr) => {
+        'run: {
+            const SIDES: u64 = 16;
+            let ((tx, rx), n, join_error) = ($channel, $n, $join_error);
+            let t0 = Instant::now();
+            let producers: Vec<_> = (0..SIDES)
+                .map(|p| {
+                    let tx = tx.clone();
+                    $spawn(move || {
+                        let mut i = p;
+                        while i < n {
+                            tx.send(i).expect("receivers alive");
+                            i += SIDES;
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let consumers: Vec<_> = (0..SIDES)
+                .map(|_| {
+                    let rx = rx.clone();
+                    $spawn(move || {
+                        let mut tally = Tally::default();
+                        for v in rx.iter() {
+                            tally.add(v);
+                        }
+                        tally
+                    })
+                })
+                .collect();
+            drop(rx);
+            for p in producers {
+                if let Err(e) = p.join() {
+                    break 'run Err(join_error("producer", e));
+                }
+            }
+            let mut total = Tally::default();
+            for c in consumers {
+                match c.join() {
+                    Ok(tally) => total = total.merge(tally),
+                    Err(e) => break 'run Err(join_error("consumer", e)),
+                }
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            if total != Tally::expected(n) {
+                break 'run Err(format!("{}_lost_or_doubled_{}", $engine, total.count));
+            }
+            Ok(secs)
+        }
+    };
+}
+
 fn channel_mpmc(n: u64) -> Result<Outcome, String> {
-    const SIDES: u64 = 16;
-    let (tx, rx) = channel::bounded::<u64>(1024);
-    let t0 = Instant::now();
-    let producers: Vec<_> = (0..SIDES)
-        .map(|p| {
-            let tx = tx.clone();
-            greenlet::spawn(move || {
-                let mut i = p;
-                while i < n {
-                    tx.send(i).expect("receivers alive");
-                    i += SIDES;
-                }
-            })
-        })
-        .collect();
-    drop(tx);
-    let consumers: Vec<_> = (0..SIDES)
-        .map(|_| {
-            let rx = rx.clone();
-            greenlet::spawn(move || {
-                let mut tally = Tally::default();
-                for v in rx.iter() {
-                    tally.add(v);
-                }
-                tally
-            })
-        })
-        .collect();
-    drop(rx);
-    for p in producers {
-        p.join().map_err(|e| e.to_string())?;
-    }
-    let mut total = Tally::default();
-    for c in consumers {
-        total = total.merge(c.join().map_err(|e| e.to_string())?);
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    if total != Tally::expected(n) {
-        return Err(format!("lost_or_doubled_count_{}", total.count));
-    }
+    let secs = mpmc_16x16!(
+        "greenlet",
+        greenlet::spawn,
+        channel::bounded::<u64>(1024),
+        n,
+        |_side, e: greenlet::JoinError| e.to_string()
+    )?;
     let threads = crossbeam_threads(n)?;
     Ok(Outcome::per_op(secs, n)
         .with(
@@ -458,46 +483,13 @@ fn channel_mpmc(n: u64) -> Result<Outcome, String> {
 /// The same 16 x 16 workload through crossbeam-channel between 32 OS threads, the baseline the
 /// channel is measured against; returns seconds.
 fn crossbeam_threads(n: u64) -> Result<f64, String> {
-    const SIDES: u64 = 16;
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-    let t0 = Instant::now();
-    let producers: Vec<_> = (0..SIDES)
-        .map(|p| {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut i = p;
-                while i < n {
-                    tx.send(i).expect("receivers alive");
-                    i += SIDES;
-                }
-            })
-        })
-        .collect();
-    drop(tx);
-    let consumers: Vec<_> = (0..SIDES)
-        .map(|_| {
-            let rx = rx.clone();
-            std::thread::spawn(move || {
-                let mut tally = Tally::default();
-                for v in rx.iter() {
-                    tally.add(v);
-                }
-                tally
-            })
-        })
-        .collect();
-    for p in producers {
-        p.join().map_err(|_| "crossbeam_producer_panicked")?;
-    }
-    let mut total = Tally::default();
-    for c in consumers {
-        total = total.merge(c.join().map_err(|_| "crossbeam_consumer_panicked")?);
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    if total != Tally::expected(n) {
-        return Err(format!("crossbeam_lost_or_doubled_{}", total.count));
-    }
-    Ok(secs)
+    mpmc_16x16!(
+        "crossbeam",
+        std::thread::spawn,
+        crossbeam_channel::bounded::<u64>(1024),
+        n,
+        |side, _| format!("crossbeam_{side}_panicked")
+    )
 }
 
 /// The echo workload: a StreamServer echoing on 127.0.0.1 and `n` client greenlets in this

@@ -8,25 +8,20 @@
 //! add up; with a greenlet per URL they overlap, as with `gevent.spawn(fetch, url)` for each
 //! URL followed by `gevent.joinall`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use greenlet::net::{StreamServer, TcpListener, TcpStream};
 
+mod common;
+use common::read_request_path;
+
 /// The slow server: reads the request line, waits, answers with a page naming the path.
 fn slow_page(conn: TcpStream, delay: Duration) {
-    let mut reader = BufReader::new(&conn);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
+    let Some(path) = read_request_path(&conn) else {
         return;
-    }
-    // Skip the headers.
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
-    let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+    };
     greenlet::sleep(delay); // the slow part: parks only this connection's greenlet
     let body = format!("<html><body>page {path}</body></html>\n");
     let _ = write!(

@@ -10,24 +10,19 @@
 //! Paths: `/slow` answers after 200 ms, `/hang` never does, anything else at once. `main` waits
 //! for the signal with `Signals::recv`, which parks it while the workers serve.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use greenlet::net::{StreamServer, TcpListener, TcpStream};
 use greenlet::signal::Signals;
 
+mod common;
+use common::read_request_path;
+
 fn handle(conn: TcpStream) {
-    let mut request_line = String::new();
-    let mut reader = BufReader::new(&conn);
-    if reader.read_line(&mut request_line).is_err() {
+    let Some(path) = read_request_path(&conn) else {
         return;
-    }
-    // Skip the rest of the request head.
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+    };
     println!("handling {path}");
     let body = match path.as_str() {
         "/slow" => {

@@ -5,12 +5,15 @@
 //!     wrk -t2 -c100 -d10s http://127.0.0.1:8080/
 //!
 //! Every request gets the same 13-byte body. Requests that arrive together (pipelining) are
-//! answered with one write. `GREENLET_WORKERS` sets the number of worker threads.
+//! answered with one write (the connection loop is in `examples/common`). `GREENLET_WORKERS`
+//! sets the number of worker threads.
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use greenlet::net::{StreamServer, TcpListener, TcpStream};
+
+mod common;
+use common::{serve_pipelined, Step};
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: greenlet\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 const BAD_REQUEST: &[u8] =
@@ -63,48 +66,21 @@ fn parse(buf: &[u8]) -> Result<Option<Request>, ()> {
     Ok((buf.len() >= len).then_some(Request { len, close }))
 }
 
-fn serve(mut conn: TcpStream, _peer: SocketAddr) {
-    let _ = conn.set_nodelay(true);
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        let n = match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut used = 0;
-        let mut close = false;
-        loop {
-            match parse(&buf[used..]) {
-                Ok(Some(req)) => {
-                    used += req.len;
-                    out.extend_from_slice(RESPONSE);
-                    if req.close {
-                        close = true;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(()) => {
-                    out.extend_from_slice(BAD_REQUEST);
-                    close = true;
-                    break;
-                }
+fn serve(conn: TcpStream, _peer: SocketAddr) {
+    serve_pipelined(conn, 4096, |buf, out| match parse(buf) {
+        Ok(Some(req)) => {
+            out.extend_from_slice(RESPONSE);
+            Step::Answered {
+                len: req.len,
+                close: req.close,
             }
         }
-        buf.drain(..used);
-        if !out.is_empty() {
-            if conn.write_all(&out).is_err() {
-                return;
-            }
-            out.clear();
+        Ok(None) => Step::Incomplete,
+        Err(()) => {
+            out.extend_from_slice(BAD_REQUEST);
+            Step::Invalid
         }
-        if close {
-            return;
-        }
-    }
+    })
 }
 
 fn main() -> std::io::Result<()> {

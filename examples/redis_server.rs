@@ -1,6 +1,6 @@
 //! A small Redis-compatible server (RESP2): PING, ECHO, SET, GET, DEL, EXISTS, INCR and a few
 //! commands clients send on connect. One greenlet per connection; pipelined requests are
-//! answered with one write.
+//! answered with one write (the connection loop is in `examples/common`).
 //!
 //!     cargo run --release --example redis_server [ADDR]     (default 127.0.0.1:6379)
 //!     redis-cli -p 6379 set greeting hello
@@ -11,12 +11,14 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use greenlet::net::{StreamServer, TcpListener, TcpStream};
+
+mod common;
+use common::{serve_pipelined, Step};
 
 const MAX_INLINE: usize = 64 * 1024;
 const MAX_BULK: usize = 512 * 1024 * 1024;
@@ -343,49 +345,21 @@ fn incr_by(db: &Db, key: &[u8], by: i64) -> Reply {
     Reply::Int(next)
 }
 
-fn serve(db: &Db, mut conn: TcpStream) {
-    let _ = conn.set_nodelay(true);
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 16 * 1024];
-    let mut out = Vec::with_capacity(16 * 1024);
-    loop {
-        let n = match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut used = 0;
-        let mut close = false;
-        loop {
-            match parse(&buf[used..]) {
-                Parsed::Incomplete => break,
-                Parsed::Command(args, len) => {
-                    used += len;
-                    if !args.is_empty() {
-                        execute(db, &args, &mut close).write(&mut out);
-                    }
-                    if close {
-                        break;
-                    }
-                }
-                Parsed::Invalid(msg) => {
-                    Reply::Error(format!("ERR {msg}")).write(&mut out);
-                    close = true;
-                    break;
-                }
+fn serve(db: &Db, conn: TcpStream) {
+    serve_pipelined(conn, 16 * 1024, |buf, out| match parse(buf) {
+        Parsed::Incomplete => Step::Incomplete,
+        Parsed::Command(args, len) => {
+            let mut close = false;
+            if !args.is_empty() {
+                execute(db, &args, &mut close).write(out);
             }
+            Step::Answered { len, close }
         }
-        buf.drain(..used);
-        if !out.is_empty() {
-            if conn.write_all(&out).is_err() {
-                return;
-            }
-            out.clear();
+        Parsed::Invalid(msg) => {
+            Reply::Error(format!("ERR {msg}")).write(out);
+            Step::Invalid
         }
-        if close {
-            return;
-        }
-    }
+    })
 }
 
 fn main() -> std::io::Result<()> {

@@ -151,10 +151,8 @@ fn mpmc(tx: Sender<u64>, rx: Receiver<u64>, n: u64) {
         .map(|p| {
             let tx = tx.clone();
             spawn(move || {
-                let mut i = p;
-                while i < n {
+                for i in (p..n).step_by(SIDES as usize) {
                     tx.send(i).unwrap();
-                    i += SIDES;
                 }
             })
         })
@@ -364,4 +362,49 @@ fn a_huge_capacity_allocates_nothing_up_front() {
     }
     assert!(matches!(tx.try_send(1), Err(TrySendError::Full(1))));
     assert_eq!(rx.recv(), Ok(1));
+}
+
+#[test]
+fn error_messages_say_what_happened() {
+    use greenlet::channel::{
+        ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+        SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
+    };
+    let no_receivers = "sending on a channel whose receivers are all gone";
+    let no_senders = "receiving on an empty channel whose senders are all gone";
+    let cases: [(&dyn std::error::Error, &str); 14] = [
+        (&SendError(1), no_receivers),
+        (&TrySendError::Full(1), "sending on a full channel"),
+        (&TrySendError::Disconnected(1), no_receivers),
+        (
+            &SendTimeoutError::Timeout(1),
+            "timed out sending on a full channel",
+        ),
+        (&SendTimeoutError::Disconnected(1), no_receivers),
+        (&RecvError, no_senders),
+        (&TryRecvError::Empty, "receiving on an empty channel"),
+        (&TryRecvError::Disconnected, no_senders),
+        (
+            &RecvTimeoutError::Timeout,
+            "timed out receiving on an empty channel",
+        ),
+        (&RecvTimeoutError::Disconnected, no_senders),
+        (&TrySelectError, "all operations in select would block"),
+        (&SelectTimeoutError, "timed out waiting on select"),
+        (&TryReadyError, "all operations in select would block"),
+        (&ReadyTimeoutError, "timed out waiting on select"),
+    ];
+    for (err, message) in cases {
+        assert_eq!(err.to_string(), message);
+    }
+}
+
+#[test]
+fn handles_and_iterators_debug_by_name_alone() {
+    let (tx, rx) = unbounded::<u8>();
+    assert_eq!(format!("{tx:?}"), "Sender { .. }");
+    assert_eq!(format!("{rx:?}"), "Receiver { .. }");
+    assert_eq!(format!("{:?}", rx.iter()), "Iter { .. }");
+    assert_eq!(format!("{:?}", rx.try_iter()), "TryIter { .. }");
+    assert_eq!(format!("{:?}", rx.into_iter()), "IntoIter { .. }");
 }

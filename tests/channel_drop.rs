@@ -6,22 +6,18 @@
 //! An abort would kill the whole test binary, so each scenario runs in a child process of it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use greenlet::channel::{bounded, unbounded, Receiver, Sender};
 use greenlet::queue::{LifoQueue, PriorityQueue, Queue};
 
+mod common;
+
 /// Runs `scenario` in a child process; fails with its output unless it exits cleanly and prints
 /// `ok`.
 fn child(scenario: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
-        .env("SCENARIO", scenario)
-        .output()
-        .unwrap();
+    let out = common::child(scenario, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("scenario-ok"),
@@ -72,16 +68,22 @@ fn expect_one_panic_and_all_dropped(drops: &AtomicUsize, drop_handles: impl FnOn
     assert_eq!(drops.load(SeqCst), BOMBS, "every queued message is dropped");
 }
 
-/// Fills a channel with bombs, then drops its handles (the receiver first or last).
-fn channel_case(make: fn() -> (Sender<Bomb>, Receiver<Bomb>), receiver_first: bool) {
+/// Sends `BOMBS` bombs on `tx`; returns their drop count.
+fn send_bombs(tx: &Sender<Bomb>) -> Arc<AtomicUsize> {
     let drops = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = make();
     for _ in 0..BOMBS {
         tx.send(Bomb {
             drops: drops.clone(),
         })
         .unwrap_or_else(|_| panic!("send failed"));
     }
+    drops
+}
+
+/// Fills a channel with bombs, then drops its handles (the receiver first or last).
+fn channel_case(make: fn() -> (Sender<Bomb>, Receiver<Bomb>), receiver_first: bool) {
+    let (tx, rx) = make();
+    let drops = send_bombs(&tx);
     expect_one_panic_and_all_dropped(&drops, move || {
         if receiver_first {
             drop(rx);
@@ -129,14 +131,8 @@ fn scenario() {
         "during_unwind" => {
             // The last handle dropped while another panic unwinds: the bombs' panics are
             // swallowed (resuming one from a destructor now would abort), all are dropped.
-            let drops = Arc::new(AtomicUsize::new(0));
             let (tx, rx) = unbounded();
-            for _ in 0..BOMBS {
-                tx.send(Bomb {
-                    drops: drops.clone(),
-                })
-                .unwrap_or_else(|_| panic!("send failed"));
-            }
+            let drops = send_bombs(&tx);
             drop(tx);
             let r = catch_unwind(AssertUnwindSafe(move || {
                 let _rx = rx;

@@ -43,19 +43,27 @@ fn wait_for(count: &AtomicUsize, n: usize) {
     panic!("only {} of {n} done", count.load(SeqCst));
 }
 
+/// Calls `detach` `n` times with a fresh grenade (it spawns a greenlet that ends with the
+/// grenade, and drops the handle), then waits until every grenade is dropped and checks that
+/// the runtime still works.
+fn detached_grenades(n: usize, mut detach: impl FnMut(Grenade)) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    for _ in 0..n {
+        detach(Grenade(drops.clone()));
+    }
+    wait_for(&drops, n);
+    runtime_still_works();
+}
+
 #[test]
 fn a_detached_result_whose_drop_panics_does_not_kill_a_worker() {
-    let drops = Arc::new(AtomicUsize::new(0));
     // More than there are workers: each would have killed one worker thread.
-    for _ in 0..16 {
-        let d = drops.clone();
+    detached_grenades(16, |grenade| {
         drop(spawn(move || {
             sleep(Duration::from_millis(5)); // finishes after its handle is gone
-            Grenade(d)
-        }));
-    }
-    wait_for(&drops, 16);
-    runtime_still_works();
+            grenade
+        }))
+    });
 }
 
 #[test]
@@ -63,32 +71,24 @@ fn a_detached_result_with_a_stale_timer_is_not_dropped_under_the_timer_lock() {
     // Each greenlet leaves a timer entry behind (a receive with a one-hour timeout that a
     // message ends at once); the entry keeps a reference to the task. Its result must not wait
     // for that reference to go (which happens under the timer lock, when the heap is purged).
-    let drops = Arc::new(AtomicUsize::new(0));
-    for _ in 0..2_000 {
-        let d = drops.clone();
+    detached_grenades(2_000, |grenade| {
         let (tx, rx) = channel::bounded::<()>(1);
         drop(spawn(move || {
             let _ = rx.recv_timeout(Duration::from_secs(3600));
-            Grenade(d)
+            grenade
         }));
         tx.send(()).unwrap();
-    }
-    wait_for(&drops, 2_000);
-    runtime_still_works();
+    });
 }
 
 #[test]
 fn a_detached_panic_whose_payload_panics_in_drop_is_contained() {
-    let drops = Arc::new(AtomicUsize::new(0));
-    for _ in 0..16 {
-        let d = drops.clone();
+    detached_grenades(16, |grenade| {
         drop(spawn(move || {
             sleep(Duration::from_millis(5));
-            std::panic::panic_any(Grenade(d));
-        }));
-    }
-    wait_for(&drops, 16);
-    runtime_still_works();
+            std::panic::panic_any(grenade);
+        }))
+    });
 }
 
 #[test]

@@ -11,13 +11,24 @@ use greenlet::sync::Event;
 use greenlet::{dump, spawn, stats, Builder, GreenletState};
 
 mod common;
-use common::stderr;
+use common::{stderr, waiting_on};
 
 /// Runs `scenario` in a child process on two workers, with `envs` added.
 fn child(scenario: &str, envs: &[(&str, &str)]) -> Output {
     let mut all = vec![("GREENLET_WORKERS", "2")];
     all.extend_from_slice(envs);
     common::child(scenario, &all)
+}
+
+/// Runs `scenario` like [`child`], with a deadlock panicking after a 200 ms grace.
+fn child_panicking_on_deadlock(scenario: &str) -> Output {
+    child(
+        scenario,
+        &[
+            ("GREENLET_DEADLOCK", "panic"),
+            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
+        ],
+    )
 }
 
 #[test]
@@ -132,13 +143,7 @@ fn scenario() {
 
 #[test]
 fn a_deadlocked_join_on_the_main_thread_panics_with_a_report() {
-    let out = child(
-        "deadlock_join",
-        &[
-            ("GREENLET_DEADLOCK", "panic"),
-            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
-        ],
-    );
+    let out = child_panicking_on_deadlock("deadlock_join");
     let err = stderr(&out);
     assert!(!out.status.success(), "the blocked join must panic: {err}");
     assert!(err.contains("deadlock"), "{err}");
@@ -172,13 +177,7 @@ fn a_deadlock_of_greenlets_is_reported_once_and_the_program_goes_on() {
 
 #[test]
 fn no_deadlock_is_reported_while_a_timer_is_pending() {
-    let out = child(
-        "pending_timer",
-        &[
-            ("GREENLET_DEADLOCK", "panic"),
-            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
-        ],
-    );
+    let out = child_panicking_on_deadlock("pending_timer");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
@@ -186,13 +185,7 @@ fn no_deadlock_is_reported_while_a_timer_is_pending() {
 
 #[test]
 fn no_deadlock_is_reported_while_a_socket_is_open() {
-    let out = child(
-        "open_socket",
-        &[
-            ("GREENLET_DEADLOCK", "panic"),
-            ("GREENLET_DEADLOCK_GRACE_MS", "200"),
-        ],
-    );
+    let out = child_panicking_on_deadlock("open_socket");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("accepted"));
@@ -281,12 +274,7 @@ fn a_dump_lists_parked_greenlets_with_what_where_and_since_when() {
 fn stats_count_spawns_and_parks() {
     let before = stats();
     let gate = Arc::new(Event::new());
-    let waiters: Vec<_> = (0..10)
-        .map(|_| {
-            let gate = gate.clone();
-            spawn(move || gate.wait())
-        })
-        .collect();
+    let waiters = waiting_on(&gate, 10);
     while stats().parked < 10 {
         greenlet::sleep(Duration::from_millis(1));
     }

@@ -7,13 +7,8 @@ use std::time::{Duration, Instant};
 use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, spawn_later, yield_now, JoinError};
 
-/// Counts its drops: proves destructors ran during an unwind.
-struct DropCounter(Arc<AtomicUsize>);
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+mod common;
+use common::{waiting_on, DropCounter};
 
 #[test]
 fn kill_before_start_never_runs_and_join_returns_killed_at_once() {
@@ -37,12 +32,7 @@ fn kill_before_start_never_runs_and_join_returns_killed_at_once() {
 
     // Also one spawned normally but not yet started: fill the workers first so it waits.
     let gate = Arc::new(Event::new());
-    let blockers: Vec<_> = (0..64)
-        .map(|_| {
-            let gate = gate.clone();
-            spawn(move || gate.wait())
-        })
-        .collect();
+    let blockers = waiting_on(&gate, 64);
     let ran2 = Arc::new(AtomicBool::new(false));
     let r2 = ran2.clone();
     let victims: Vec<_> = (0..1000)

@@ -24,9 +24,15 @@ fn echo(mut conn: TcpStream, _peer: SocketAddr) {
     }
 }
 
-fn echo_server() -> (greenlet::net::ServerHandle, SocketAddr) {
+/// A listener on a free port of 127.0.0.1, and its address.
+fn local_listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+fn echo_server() -> (greenlet::net::ServerHandle, SocketAddr) {
+    let (listener, addr) = local_listener();
     (StreamServer::new(listener, echo).start(), addr)
 }
 
@@ -87,8 +93,7 @@ fn plain_thread_client_and_bulk_transfer() {
 
 #[test]
 fn read_timeout_is_timed_out_and_stream_stays_usable() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let go = Arc::new(Event::new());
     let server = {
         let go = go.clone();
@@ -125,8 +130,7 @@ fn read_timeout_is_timed_out_and_stream_stays_usable() {
 
 #[test]
 fn peer_close_reads_zero() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let server = spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.write_all(b"bye").unwrap();
@@ -155,8 +159,7 @@ fn connect_refused_is_an_error() {
 
 #[test]
 fn killed_while_blocked_in_read() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let dropped = Arc::new(AtomicUsize::new(0));
     struct Guard(Arc<AtomicUsize>);
     impl Drop for Guard {
@@ -195,8 +198,7 @@ fn with_timeout_interrupts_accept_read_and_connect() {
             .join()
             .unwrap()
     );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr2 = listener.local_addr().unwrap();
+    let (listener, addr2) = local_listener();
     assert!(with_timeout(Duration::from_millis(30), || listener.accept()).is_err());
     // read
     let client = TcpStream::connect(addr2).unwrap();
@@ -258,8 +260,7 @@ fn udp_send_recv_and_timeout() {
 
 #[test]
 fn stream_server_pool_cap_is_enforced() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let server = {
@@ -299,8 +300,7 @@ fn stream_server_pool_cap_is_enforced() {
 
 #[test]
 fn stop_lets_running_handlers_finish_and_refuses_new_connections() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let release = Arc::new(Event::new());
     let server = {
         let release = release.clone();
@@ -401,8 +401,7 @@ fn ten_thousand_concurrent_connections() {
         "this test needs an open-file limit of {} (ulimit -n)",
         MANY + 256
     );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = local_listener();
     let server = StreamServer::new(listener, |mut conn: TcpStream, _| {
         let mut b = [0u8; 1];
         // Answer one byte, then hold the connection until the client closes it.

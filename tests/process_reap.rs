@@ -67,6 +67,27 @@ fn wait_for_a_child() -> i32 {
     panic!("no child appeared");
 }
 
+/// Runs `run` (which starts one child and waits for it) in a greenlet, kills the greenlet once
+/// the child is there, checks the join says killed, and returns the child's pid.
+fn kill_the_greenlet_waiting_in<T: std::fmt::Debug + Send + 'static>(
+    run: impl FnOnce() -> T + Send + 'static,
+) -> i32 {
+    let g = greenlet::spawn(run);
+    let pid = wait_for_a_child();
+    g.kill();
+    assert!(g.join().unwrap_err().is_killed());
+    pid
+}
+
+/// A `sleep 60` child with `kill_on_drop` set.
+fn sleeper_killed_on_drop() -> greenlet::process::Child {
+    Command::new("sleep")
+        .arg("60")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn status_interrupted_by_with_timeout_kills_and_reaps_before_returning() {
     let _s = serial();
@@ -97,10 +118,7 @@ fn output_interrupted_by_with_timeout_kills_and_reaps_before_returning() {
 #[test]
 fn killing_a_greenlet_in_status_kills_and_reaps_the_child() {
     let _s = serial();
-    let g = greenlet::spawn(|| Command::new("sleep").arg("60").status());
-    let pid = wait_for_a_child();
-    g.kill();
-    assert!(g.join().unwrap_err().is_killed());
+    let pid = kill_the_greenlet_waiting_in(|| Command::new("sleep").arg("60").status());
     assert!(
         gone(pid),
         "the child of an interrupted status() outlived it"
@@ -111,21 +129,14 @@ fn killing_a_greenlet_in_status_kills_and_reaps_the_child() {
 #[test]
 fn killing_a_greenlet_in_output_kills_and_reaps_the_child() {
     let _s = serial();
-    let g = greenlet::spawn(|| Command::new("sleep").arg("60").output());
-    let pid = wait_for_a_child();
-    g.kill();
-    assert!(g.join().unwrap_err().is_killed());
+    let pid = kill_the_greenlet_waiting_in(|| Command::new("sleep").arg("60").output());
     assert!(gone(pid));
 }
 
 #[test]
 fn kill_on_drop_kills_and_reaps() {
     let _s = serial();
-    let child = Command::new("sleep")
-        .arg("60")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = sleeper_killed_on_drop();
     let pid = child.id() as i32;
     drop(child);
     assert!(
@@ -138,11 +149,7 @@ fn kill_on_drop_kills_and_reaps() {
 #[test]
 fn a_greenlet_killed_in_wait_drops_a_kill_on_drop_child_with_it() {
     let _s = serial();
-    let mut child = Command::new("sleep")
-        .arg("60")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = sleeper_killed_on_drop();
     let pid = child.id() as i32;
     let g = greenlet::spawn(move || child.wait());
     greenlet::sleep(Duration::from_millis(20));

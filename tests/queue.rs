@@ -117,10 +117,8 @@ fn stress_16x16_queue_million_exactly_once() {
         .map(|p| {
             let q = q.clone();
             spawn(move || {
-                let mut i = p;
-                while i < N {
+                for i in (p..N).step_by(16) {
                     q.put(i);
-                    i += 16;
                 }
             })
         })

@@ -9,7 +9,7 @@ use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, yield_now};
 
 mod common;
-use common::workers;
+use common::{child_tests, workers};
 
 #[test]
 fn greenlets_run_on_several_workers_in_parallel() {
@@ -182,11 +182,7 @@ fn idle_child() {
 
 #[test]
 fn an_idle_runtime_uses_no_cpu() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "idle_child", "--nocapture", "--test-threads=1"])
-        .env("IDLE_CHILD", "1")
-        .output()
-        .unwrap();
+    let out = child_tests(&["idle_child"], &[("IDLE_CHILD", "1")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ticks: u64 = stdout
         .split("idle_ticks=")

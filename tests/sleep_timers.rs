@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use greenlet::{joinall, sleep, spawn, spawn_later, Builder};
 
+mod common;
+use common::child_tests_pass;
+
 #[test]
 fn ten_thousand_greenlets_sleep_side_by_side() {
     // Proves parking, not threads: 10,000 sleeps of 100 ms take far less than 10 s.
@@ -65,16 +68,9 @@ fn sleep_zero_child() {
 
 #[test]
 fn sleep_zero_yields_to_others() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sleep_zero_child", "--test-threads=1"])
-        .env("SLEEP_ZERO_CHILD", "1")
-        .env("GREENLET_WORKERS", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    child_tests_pass(
+        &["sleep_zero_child"],
+        &[("SLEEP_ZERO_CHILD", "1"), ("GREENLET_WORKERS", "1")],
     );
 }
 

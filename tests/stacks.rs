@@ -5,13 +5,15 @@
 //! `GREENLET_STACK_GUARD=mprotect`.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenlet::sync::Event;
-use greenlet::{spawn, Builder};
+use greenlet::{spawn, Builder, Greenlet};
+
+mod common;
+use common::{child_tests, child_tests_pass};
 
 fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -20,12 +22,12 @@ fn mappings() -> usize {
         .count()
 }
 
-#[test]
-fn hundred_thousand_parked_greenlets_at_default_settings() {
-    const N: usize = 100_000;
+/// Spawns `n` greenlets that each wait for the event returned (every one of them holding its
+/// stack) and then return their index; returns once all of them are parked.
+fn spawn_parked(n: usize) -> (Arc<Event>, Vec<Greenlet<usize>>) {
     let event = Arc::new(Event::new());
     let parked = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..N)
+    let handles: Vec<_> = (0..n)
         .map(|i| {
             let (event, parked) = (event.clone(), parked.clone());
             spawn(move || {
@@ -35,24 +37,29 @@ fn hundred_thousand_parked_greenlets_at_default_settings() {
             })
         })
         .collect();
-    let t0 = Instant::now();
-    while parked.load(Ordering::SeqCst) < N {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "only {} parked",
-            parked.load(Ordering::SeqCst)
-        );
-        greenlet::sleep(Duration::from_millis(5));
-    }
-    // Every one of them holds a stack now; far fewer mappings than stacks.
-    let maps = mappings();
-    assert!(maps < 20_000, "{maps} mappings for {N} stacks");
+    wait_parked(&parked, n);
+    (event, handles)
+}
+
+/// Sets `event` and checks that each of the greenlets of [`spawn_parked`] returned its index.
+fn release(event: &Event, handles: Vec<Greenlet<usize>>) {
+    let n = handles.len();
     event.set();
     let sum: usize = greenlet::joinall(handles)
         .into_iter()
         .map(Result::unwrap)
         .sum();
-    assert_eq!(sum, N * (N - 1) / 2);
+    assert_eq!(sum, n * (n - 1) / 2);
+}
+
+#[test]
+fn hundred_thousand_parked_greenlets_at_default_settings() {
+    const N: usize = 100_000;
+    let (event, handles) = spawn_parked(N);
+    // Every one of them holds a stack now; far fewer mappings than stacks.
+    let maps = mappings();
+    assert!(maps < 20_000, "{maps} mappings for {N} stacks");
+    release(&event, handles);
 }
 
 fn recurse(depth: u64) -> u64 {
@@ -76,31 +83,23 @@ fn overflow_child() {
     unreachable!("the overflow must abort the process");
 }
 
-fn run_overflow(kind: &str) -> (std::process::ExitStatus, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "overflow_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OVERFLOW_CHILD", kind)
-        .output()
-        .unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs `overflow_child` with `kind` in a child process, checks that the overflow aborted it,
+/// and returns its stderr.
+fn overflow_report(kind: &str) -> String {
+    let out = child_tests(&["overflow_child"], &[("OVERFLOW_CHILD", kind)]);
+    let stderr = common::stderr(&out);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigabrt()),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+    stderr
 }
 
 #[test]
 fn stack_overflow_is_reported_with_name_and_size_then_aborts() {
-    let (status, stderr) = run_overflow("named");
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "status {status:?}, stderr: {stderr}"
-    );
+    let stderr = overflow_report("named");
     assert!(
         stderr.contains("stack overflow in greenlet 'deep-diver'"),
         "{stderr}"
@@ -111,12 +110,7 @@ fn stack_overflow_is_reported_with_name_and_size_then_aborts() {
 
 #[test]
 fn stack_overflow_of_an_unnamed_greenlet_names_its_id() {
-    let (status, stderr) = run_overflow("unnamed");
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "status {status:?}, stderr: {stderr}"
-    );
+    let stderr = overflow_report("unnamed");
     assert!(
         stderr.contains("stack overflow in greenlet (id "),
         "{stderr}"
@@ -157,24 +151,6 @@ fn stack_sizes_out_of_range_are_errors_not_panics() {
     }
 }
 
-/// Runs the named tests of this binary in a child process with `env` set; returns its status
-/// and output.
-fn run_child(tests: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(tests)
-        .args(["--exact", "--nocapture", "--test-threads=1"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status, text)
-}
-
 fn in_mprotect_child() -> bool {
     std::env::var("STACKS_CHILD").as_deref() == Ok("mprotect")
 }
@@ -184,7 +160,7 @@ fn mprotect_guards_report_overflows_and_cost_two_mappings_per_stack() {
     if std::env::var("STACKS_CHILD").is_ok() {
         return;
     }
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &[
             "stack_overflow_is_reported_with_name_and_size_then_aborts",
             "stack_overflow_of_an_unnamed_greenlet_names_its_id",
@@ -196,7 +172,6 @@ fn mprotect_guards_report_overflows_and_cost_two_mappings_per_stack() {
             ("STACKS_CHILD", "mprotect"),
         ],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("4 passed"), "{out}");
     assert!(out.contains("mprotect child: "), "{out}");
 }
@@ -208,19 +183,7 @@ fn mprotect_child_many_greenlets() {
     }
     const N: usize = 10_000;
     let before = mappings();
-    let event = Arc::new(Event::new());
-    let parked = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..N)
-        .map(|i| {
-            let (event, parked) = (event.clone(), parked.clone());
-            spawn(move || {
-                parked.fetch_add(1, Ordering::SeqCst);
-                event.wait();
-                i
-            })
-        })
-        .collect();
-    wait_parked(&parked, N);
+    let (event, handles) = spawn_parked(N);
     // The fallback is in force: a guard page splits the mapping, two mappings per stack.
     let maps = mappings();
     assert!(
@@ -228,12 +191,7 @@ fn mprotect_child_many_greenlets() {
         "{before} -> {maps} mappings for {N} stacks"
     );
     println!("mprotect child: {before} -> {maps} mappings for {N} stacks");
-    event.set();
-    let sum: usize = greenlet::joinall(handles)
-        .into_iter()
-        .map(Result::unwrap)
-        .sum();
-    assert_eq!(sum, N * (N - 1) / 2);
+    release(&event, handles);
 }
 
 fn wait_parked(parked: &AtomicUsize, n: usize) {
@@ -334,14 +292,13 @@ fn running_out_of_mappings_is_an_error_naming_vm_max_map_count() {
     }
     // Two mappings per stack reach the stock limit with ~32,000 greenlets, without touching
     // the machine's vm.max_map_count.
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &["running_out_of_mappings_is_an_error_naming_vm_max_map_count"],
         &[
             ("GREENLET_STACK_GUARD", "mprotect"),
             ("STACKS_CHILD", "maps"),
         ],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("maps child: error after"), "{out}");
 }
 
@@ -376,10 +333,9 @@ fn running_out_of_address_space_is_an_error_not_an_abort() {
         }
         return;
     }
-    let (status, out) = run_child(
+    let out = child_tests_pass(
         &["running_out_of_address_space_is_an_error_not_an_abort"],
         &[("STACKS_CHILD", "rlimit")],
     );
-    assert!(status.success(), "{out}");
     assert!(out.contains("rlimit child: error after"), "{out}");
 }

@@ -7,12 +7,8 @@ use std::time::{Duration, Instant};
 use greenlet::sync::Event;
 use greenlet::{sleep, spawn, with_timeout, yield_now, Timeout};
 
-struct DropCounter(Arc<AtomicUsize>);
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+mod common;
+use common::DropCounter;
 
 #[test]
 fn times_out_a_sleep_on_a_plain_thread() {

@@ -5,17 +5,14 @@
 //! at a time (`SERIAL`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use greenlet::sync::Event;
 use greenlet::{channel, joinall, sleep, spawn, spawn_later, stats, with_timeout, JoinError};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{child_tests_pass, serial};
 
 /// Waits (bounded) until `cond` holds; false if it never did.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -188,17 +185,9 @@ fn timers_fire_in_deadline_order_child() {
 
 #[test]
 fn timers_fire_in_deadline_order() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "timers_fire_in_deadline_order_child"])
-        .env("TIMERS_ORDER_CHILD", "1")
-        .env("GREENLET_WORKERS", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    child_tests_pass(
+        &["timers_fire_in_deadline_order_child"],
+        &[("TIMERS_ORDER_CHILD", "1"), ("GREENLET_WORKERS", "1")],
     );
 }
 
@@ -273,18 +262,8 @@ fn idle_workers_sleep_until_the_next_deadline_child() {
 
 #[test]
 fn idle_workers_sleep_until_the_next_deadline() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "idle_workers_sleep_until_the_next_deadline_child",
-        ])
-        .env("TIMERS_IDLE_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    child_tests_pass(
+        &["idle_workers_sleep_until_the_next_deadline_child"],
+        &[("TIMERS_IDLE_CHILD", "1")],
     );
 }

@@ -300,22 +300,12 @@ impl<T> ArrayChan<T> {
     /// receive is ready now (checked after registering, so no notification can be missed) and
     /// nothing stays registered.
     pub(crate) fn register_recv(&self, unparker: Unparker) -> Option<u64> {
-        let ticket = self.receivers_waiting.register_ticket(unparker);
-        if self.recv_ready() {
-            self.receivers_waiting.unregister(ticket);
-            return None;
-        }
-        Some(ticket)
+        register_unless(&self.receivers_waiting, unparker, || self.recv_ready())
     }
 
     /// As [`register_recv`](Self::register_recv), for a send.
     pub(crate) fn register_send(&self, unparker: Unparker) -> Option<u64> {
-        let ticket = self.senders_waiting.register_ticket(unparker);
-        if self.send_ready() {
-            self.senders_waiting.unregister(ticket);
-            return None;
-        }
-        Some(ticket)
+        register_unless(&self.senders_waiting, unparker, || self.send_ready())
     }
 
     /// Takes a receive registration out; false if a notifier popped it.
@@ -374,6 +364,22 @@ impl<T> ArrayChan<T> {
     fn discard_all(&self) {
         drop_each(std::iter::from_fn(|| self.try_pop()));
     }
+}
+
+/// Registers a select's wake-up on `waiting`, unless `ready` holds once it is registered
+/// (checked after registering, so that no notification can be missed; then nothing stays
+/// registered and the answer is `None`).
+fn register_unless(
+    waiting: &WaitQueue,
+    unparker: Unparker,
+    ready: impl Fn() -> bool,
+) -> Option<u64> {
+    let ticket = waiting.register_ticket(unparker);
+    if ready() {
+        waiting.unregister(ticket);
+        return None;
+    }
+    Some(ticket)
 }
 
 impl<T> Drop for ArrayChan<T> {

@@ -149,68 +149,64 @@ impl<T> fmt::Debug for SendTimeoutError<T> {
     }
 }
 
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sending on a channel whose receivers are all gone")
-    }
-}
-
-impl<T> fmt::Display for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("sending on a full channel"),
-            TrySendError::Disconnected(_) => {
-                f.write_str("sending on a channel whose receivers are all gone")
+/// `Display` (the message of each case) and `Error` for the error types of this module.
+macro_rules! error_messages {
+    ($($ty:ident$(<$t:ident>)? { $($case:pat => $message:expr),+ $(,)? })*) => {
+        $(
+            impl$(<$t>)? fmt::Display for $ty$(<$t>)? {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(match self {
+                        $($case => $message),+
+                    })
+                }
             }
-        }
-    }
+
+            impl$(<$t>)? std::error::Error for $ty$(<$t>)? {}
+        )*
+    };
 }
 
-impl<T> fmt::Display for SendTimeoutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendTimeoutError::Timeout(_) => f.write_str("timed out sending on a full channel"),
-            SendTimeoutError::Disconnected(_) => {
-                f.write_str("sending on a channel whose receivers are all gone")
-            }
-        }
+const NO_RECEIVERS: &str = "sending on a channel whose receivers are all gone";
+const NO_SENDERS: &str = "receiving on an empty channel whose senders are all gone";
+const WOULD_BLOCK: &str = "all operations in select would block";
+const SELECT_TIMED_OUT: &str = "timed out waiting on select";
+
+error_messages! {
+    SendError<T> {
+        SendError(_) => NO_RECEIVERS,
+    }
+    TrySendError<T> {
+        TrySendError::Full(_) => "sending on a full channel",
+        TrySendError::Disconnected(_) => NO_RECEIVERS,
+    }
+    SendTimeoutError<T> {
+        SendTimeoutError::Timeout(_) => "timed out sending on a full channel",
+        SendTimeoutError::Disconnected(_) => NO_RECEIVERS,
+    }
+    RecvError {
+        RecvError => NO_SENDERS,
+    }
+    TryRecvError {
+        TryRecvError::Empty => "receiving on an empty channel",
+        TryRecvError::Disconnected => NO_SENDERS,
+    }
+    RecvTimeoutError {
+        RecvTimeoutError::Timeout => "timed out receiving on an empty channel",
+        RecvTimeoutError::Disconnected => NO_SENDERS,
+    }
+    TrySelectError {
+        TrySelectError => WOULD_BLOCK,
+    }
+    SelectTimeoutError {
+        SelectTimeoutError => SELECT_TIMED_OUT,
+    }
+    TryReadyError {
+        TryReadyError => WOULD_BLOCK,
+    }
+    ReadyTimeoutError {
+        ReadyTimeoutError => SELECT_TIMED_OUT,
     }
 }
-
-impl fmt::Display for RecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("receiving on an empty channel whose senders are all gone")
-    }
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
-            TryRecvError::Disconnected => {
-                f.write_str("receiving on an empty channel whose senders are all gone")
-            }
-        }
-    }
-}
-
-impl fmt::Display for RecvTimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvTimeoutError::Timeout => f.write_str("timed out receiving on an empty channel"),
-            RecvTimeoutError::Disconnected => {
-                f.write_str("receiving on an empty channel whose senders are all gone")
-            }
-        }
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
-impl<T> std::error::Error for TrySendError<T> {}
-impl<T> std::error::Error for SendTimeoutError<T> {}
-impl std::error::Error for RecvError {}
-impl std::error::Error for TryRecvError {}
-impl std::error::Error for RecvTimeoutError {}
 
 impl<T> From<SendError<T>> for TrySendError<T> {
     fn from(e: SendError<T>) -> Self {
@@ -377,32 +373,3 @@ pub struct TryReadyError;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadyTimeoutError;
-
-impl fmt::Display for TrySelectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("all operations in select would block")
-    }
-}
-
-impl fmt::Display for SelectTimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("timed out waiting on select")
-    }
-}
-
-impl fmt::Display for TryReadyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("all operations in select would block")
-    }
-}
-
-impl fmt::Display for ReadyTimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("timed out waiting on select")
-    }
-}
-
-impl std::error::Error for TrySelectError {}
-impl std::error::Error for SelectTimeoutError {}
-impl std::error::Error for TryReadyError {}
-impl std::error::Error for ReadyTimeoutError {}

@@ -639,20 +639,6 @@ pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
 
-impl<T> fmt::Debug for Iter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").finish_non_exhaustive()
-    }
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    #[track_caller]
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
 /// An owning blocking iterator over a [`Receiver`]'s messages.
 ///
 /// ```
@@ -666,20 +652,6 @@ pub struct IntoIter<T> {
     rx: Receiver<T>,
 }
 
-impl<T> fmt::Debug for IntoIter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter").finish_non_exhaustive()
-    }
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    #[track_caller]
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
 /// A non-blocking iterator over a [`Receiver`]'s ready messages.
 ///
 /// ```
@@ -690,18 +662,30 @@ pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
 }
 
-impl<T> fmt::Debug for TryIter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter").finish_non_exhaustive()
-    }
+/// `Debug` (the name alone, as for the handles) and `Iterator` (`$next` on the receiver a step,
+/// ending at its first error) for the receiver's iterators.
+macro_rules! receiver_iterators {
+    ($($name:ident<$($lt:lifetime,)? T> => $next:ident;)*) => {$(
+        impl<T> fmt::Debug for $name<$($lt,)? T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl<T> Iterator for $name<$($lt,)? T> {
+            type Item = T;
+            #[track_caller]
+            fn next(&mut self) -> Option<T> {
+                self.rx.$next().ok()
+            }
+        }
+    )*};
 }
 
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    #[track_caller]
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
+receiver_iterators! {
+    Iter<'_, T> => recv;
+    IntoIter<T> => recv;
+    TryIter<'_, T> => try_recv;
 }
 
 impl<'a, T> IntoIterator for &'a Receiver<T> {

@@ -213,18 +213,13 @@ impl<T: Send> Handle for Sender<T> {
     fn unregister(&self, reg: &mut Reg) -> Option<Outcome> {
         let ticket = reg.ticket.take()?;
         match &*self.chan {
-            Flavor::Array(c) => {
-                c.unregister_send(ticket);
-                None
-            }
+            Flavor::Array(c) => _ = c.unregister_send(ticket),
             // Popped: a receiver came (and parked to wait for this select's message), room
             // freed up, or every receiver left. The select tries this send first next.
-            Flavor::Locked(c) => {
-                c.unregister_send(ticket);
-                None
-            }
-            _ => None,
+            Flavor::Locked(c) => _ = c.unregister_send(ticket),
+            _ => {}
         }
+        None
     }
 
     fn pass_on(&self) {

@@ -1,12 +1,14 @@
 //! What the integration tests share: polling for a condition, the worker count, serializing
-//! the tests of one binary, and running a scenario of the same test binary in a child process
-//! (for what must be observed from outside: stderr reports, exit codes, aborts).
+//! the tests of one binary, running a scenario of the same test binary in a child process
+//! (for what must be observed from outside: stderr reports, exit codes, aborts), greenlets
+//! waiting on a gate, and a drop counter.
 //!
 //! Each test binary includes this with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Polls `cond` (sleeping 1 ms between tries, cooperatively inside a greenlet) for at most
@@ -39,17 +41,56 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The test binary itself, run in a child process on the tests named `tests` (exactly those,
+/// one at a time, their output not captured), with `envs` added.
+fn test_binary(tests: &[&str], envs: &[(&str, &str)]) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(tests)
+        .args(["--exact", "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().copied());
+    cmd
+}
+
 /// Runs the test named `scenario` of this same test binary in a child process, with the
 /// environment variable `SCENARIO` set to `name` and `envs` added, and returns its output.
 /// The binary's `scenario` test reads `SCENARIO` and returns at once when it is unset.
 pub fn child(name: &str, envs: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+    test_binary(&["scenario"], envs)
         .env("SCENARIO", name)
-        .envs(envs.iter().copied())
         .output()
         .expect("could not run the test binary as a child process")
+}
+
+/// Runs the tests named `tests` of this same test binary in a child process, with `envs`
+/// added, and returns its output. Each of those tests reads one of `envs` and returns at once
+/// when it is unset.
+pub fn child_tests(tests: &[&str], envs: &[(&str, &str)]) -> Output {
+    test_binary(tests, envs)
+        .output()
+        .expect("could not run the test binary as a child process")
+}
+
+/// Runs the tests named `tests` in a child process like [`child_tests`], fails unless it ends
+/// well, and returns its stdout and stderr as text.
+pub fn child_tests_pass(tests: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = child_tests(tests, envs);
+    let text = output_text(&out);
+    assert!(
+        out.status.success(),
+        "the child failed: {}\n{text}",
+        out.status
+    );
+    text
+}
+
+/// A child's stdout and then its stderr, as text.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A child's stderr as text.
@@ -71,4 +112,23 @@ pub fn join_or_wedged<T>(g: greenlet::Greenlet<T>) -> T {
         "a greenlet hung: the worker is wedged"
     );
     g.join().unwrap()
+}
+
+/// Spawns `n` greenlets that each wait until `gate` is set.
+pub fn waiting_on(gate: &Arc<greenlet::sync::Event>, n: usize) -> Vec<greenlet::Greenlet<()>> {
+    (0..n)
+        .map(|_| {
+            let gate = gate.clone();
+            greenlet::spawn(move || gate.wait())
+        })
+        .collect()
+}
+
+/// Counts its drops: proves destructors ran (during an unwind, a kill, a timeout).
+pub struct DropCounter(pub Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
