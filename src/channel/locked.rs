@@ -296,11 +296,13 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         let mut value = value;
         // Every wake-up claimed here runs after the lock is released (the explicit `drop(s)`
         // before each return: `s`, a parameter, would otherwise outlive `watchers`).
-        let mut watchers = Vec::new();
+        // (An `Option`: the common case, no watcher, costs one test.)
+        let mut watchers: Option<Vec<Wakeup>> = None;
         while let Some(w) = s.receivers.pop_where(|w| !w.payload.reserved) {
             if w.payload.watch {
                 // A `Select::ready` waiting to hear that a receive would not block.
-                watchers.extend(w.unparker.claim());
+                let wakeup = w.unparker.claim();
+                watchers.get_or_insert_with(Vec::new).extend(wakeup);
                 continue;
             }
             // SAFETY: under the lock, for a receiver just popped (see `Slot`).

@@ -113,40 +113,51 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
         expired: Cell::new(Vec::new()),
     };
     WORKER.with(|w| w.set(&ctx));
-    // Only the configured workers take new greenlets from spawners (extra ones retire).
-    let regular = index < rt.regular;
     loop {
         while let Some(task) = ctx.next_task() {
             ctx.run_task(task);
         }
-        // Idle from here until work turns up: a spawner may hand this worker a new greenlet
-        // (`Runtime::start_on_idle`), found in the inbox.
-        if regular {
-            rt.idle_set.enter(index);
-        }
-        // A greenlet homed here that talks with one on another worker is woken again within
-        // about a round trip: watch the inbox that long before searching the other workers
-        // (whose shared counters the other worker would then wait on).
-        let found = ctx.await_inbox(REPLY_SPIN_NS).or_else(|| ctx.search());
-        if found.is_none() {
-            if ctx.may_retire() {
-                rt.retire(index);
-                continue;
-            }
-            ctx.sleep();
-        }
-        if regular && !rt.idle_set.leave(index) && found.is_some() {
-            // A spawner claimed this worker while it found other work: the greenlet handed
-            // here must not wait behind that work (which may compute for long).
-            ctx.offer_handed();
-        }
-        if let Some(task) = found {
+        if let Some(task) = ctx.idle() {
             ctx.run_task(task);
         }
     }
 }
 
 impl WorkerCtx {
+    /// Out of work: waits for some (watching the inbox, searching, sleeping), with this worker
+    /// marked idle meanwhile so that spawners may hand it a new greenlet. `None`: back to the
+    /// queues (woken, or an extra worker back from retirement).
+    ///
+    /// Kept out of line: the loop in [`run`] stays small, with the hot paths inlined.
+    #[inline(never)]
+    fn idle(&self) -> Option<TaskRef> {
+        let rt = self.rt;
+        // Only the configured workers take new greenlets from spawners (extra ones retire).
+        let regular = self.index < rt.regular;
+        // Idle from here until work turns up: a spawner may hand this worker a new greenlet
+        // (`Runtime::start_on_idle`), found in the inbox.
+        if regular {
+            rt.idle_set.enter(self.index);
+        }
+        // A greenlet homed here that talks with one on another worker is woken again within
+        // about a round trip: watch the inbox that long before searching the other workers
+        // (whose shared counters the other worker would then wait on).
+        let found = self.await_inbox(REPLY_SPIN_NS).or_else(|| self.search());
+        if found.is_none() {
+            if self.may_retire() {
+                rt.retire(self.index);
+                return None;
+            }
+            self.sleep();
+        }
+        if regular && !rt.idle_set.leave(self.index) && found.is_some() {
+            // A spawner claimed this worker while it found other work: the greenlet handed
+            // here must not wait behind that work (which may compute for long).
+            self.offer_handed();
+        }
+        found
+    }
+
     /// This worker's counters.
     #[inline]
     pub(super) fn counters(&self) -> &WorkerCounters {
@@ -200,7 +211,16 @@ impl WorkerCtx {
         self.runq.borrow().is_empty()
     }
 
+    /// The last runnable greenlet here, not yet started and about to start: an idle worker
+    /// takes it instead, as at spawn (one may have become idle since); `None` if one did. (With
+    /// more queued, stealing spreads the batch.)
+    #[cold]
+    fn start_last_elsewhere(&self, task: TaskRef) -> Option<TaskRef> {
+        self.rt.start_on_idle(self.index, task)
+    }
+
     /// The next greenlet of the run queue (a marker takes the next one not yet started).
+    #[inline(always)]
     fn pop_own(&self) -> Option<TaskRef> {
         loop {
             let next = self.runq.borrow_mut().pop_front();
@@ -211,10 +231,7 @@ impl WorkerCtx {
                         if !self.nothing_queued() {
                             return Some(t);
                         }
-                        // The last runnable greenlet here, about to start: an idle worker
-                        // takes it instead, as at spawn (one may have become idle since).
-                        // With more queued, stealing spreads the batch.
-                        match self.rt.start_on_idle(self.index, t) {
+                        match self.start_last_elsewhere(t) {
                             None => continue,
                             Some(t) => return Some(t),
                         }
@@ -580,13 +597,19 @@ impl WorkerCtx {
         None
     }
 
-    /// Places a greenlet not yet started: with an idle worker if there is one (see
-    /// `Runtime::start_on_idle`), otherwise on this worker's stealable queue with its run-queue
-    /// marker, waking a sleeper when the queue was empty (pushing onto a non-empty queue makes
-    /// no new work visible).
+    /// Places a greenlet not yet started: with an idle worker if there is one and this worker's
+    /// stealable queue is empty (see `Runtime::start_on_idle`), otherwise on that queue with
+    /// its run-queue marker, waking a sleeper when the queue was empty (pushing onto a
+    /// non-empty queue makes no new work visible).
     pub(super) fn schedule_new(&self, task: TaskRef) -> Option<TaskRef> {
-        let task = self.rt.start_on_idle(self.index, task)?;
         let was_empty = self.local.is_empty();
+        // Only the first of a batch is handed over: once the queue holds greenlets, idle
+        // workers take them by halves, cheaper than one hand-off each.
+        let task = if was_empty {
+            self.rt.start_on_idle(self.index, task)?
+        } else {
+            task
+        };
         self.local.push(task);
         self.runq.borrow_mut().push_back(None);
         if was_empty {
