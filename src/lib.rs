@@ -136,7 +136,8 @@
 //! runs on one worker thread for its whole life, and nothing it keeps across a blocking call
 //! (an `Rc` from a `thread_local!` such as `rand::thread_rng()`, a `RefCell` borrow, a
 //! `std::sync::MutexGuard`) is ever reached from two threads. Only greenlets that have not
-//! started yet move between workers. What to know:
+//! started yet move between workers: a new greenlet starts on an idle worker when there is one,
+//! otherwise idle workers steal it before it starts. What to know:
 //!
 //! - A `thread_local!` is shared by every greenlet homed on the same worker: for a value per
 //!   greenlet use [`local::Local`].
@@ -146,6 +147,9 @@
 //! - Blocking OS calls (`std::thread::sleep`, `std::fs`, `std::net`, a blocking database
 //!   driver) hold the worker; use this crate's [`sleep()`], [`fs`], [`net`], [`process`], or
 //!   [`threadpool::apply`] for anything else.
+//! - A loop that polls for another greenlet's work without a blocking call (a flag, `try_recv`)
+//!   holds its worker too, and starves the greenlets homed there: wait on an
+//!   [`Event`](sync::Event) or a channel, or call [`yield_now`] in the loop.
 //!
 //! # Diagnostics
 //!

@@ -212,14 +212,9 @@ mod loom_tests {
             queue.loom_init();
             let permits = Arc::new(AtomicUsize::new(0));
             let take = |permits: &AtomicUsize| {
-                let mut n = permits.load(SeqCst);
-                while n > 0 {
-                    match permits.compare_exchange(n, n - 1, SeqCst, SeqCst) {
-                        Ok(_) => return true,
-                        Err(now) => n = now,
-                    }
-                }
-                false
+                permits
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
             };
             let impatient = {
                 let (queue, permits) = (queue.clone(), permits.clone());

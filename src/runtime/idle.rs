@@ -394,14 +394,8 @@ mod loom_tests {
 
         fn take(&self, index: usize) -> bool {
             let take_from = |q: &AtomicUsize| {
-                let mut n = q.load(Relaxed);
-                while n > 0 {
-                    match q.compare_exchange(n, n - 1, Relaxed, Relaxed) {
-                        Ok(_) => return true,
-                        Err(now) => n = now,
-                    }
-                }
-                false
+                q.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
             };
             (index == 0 && take_from(&self.inbox)) || take_from(&self.shared)
         }
