@@ -14,13 +14,12 @@
 //! nothing: no message is lost or taken by a cancelled receiver.
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::*};
-use crate::loom::{hint, thread};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use super::locked::{drop_each, Fail, Wait};
-use crate::park::{Unparker, WaitQueue};
+use crate::park::{Backoff, Unparker, WaitQueue};
 
 /// Keeps `head` and `tail` on cache lines of their own.
 #[repr(align(128))]
@@ -93,7 +92,7 @@ impl<T> ArrayChan<T> {
 
     /// Pushes if there is room.
     fn try_push(&self, value: T) -> Result<(), T> {
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new();
         let mut tail = self.tail.0.load(Relaxed);
         loop {
             let slot = &self.buffer[tail & (self.one_lap - 1)];
@@ -121,11 +120,11 @@ impl<T> ArrayChan<T> {
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(value);
                 }
-                backoff(&mut spins);
+                backoff.snooze();
                 tail = self.tail.0.load(Relaxed);
             } else {
                 // Another sender moved on meanwhile.
-                backoff(&mut spins);
+                backoff.snooze();
                 tail = self.tail.0.load(Relaxed);
             }
         }
@@ -133,7 +132,7 @@ impl<T> ArrayChan<T> {
 
     /// Pops if there is a value.
     fn try_pop(&self) -> Option<T> {
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new();
         let mut head = self.head.0.load(Relaxed);
         loop {
             let slot = &self.buffer[head & (self.one_lap - 1)];
@@ -161,10 +160,10 @@ impl<T> ArrayChan<T> {
                 if tail == head {
                     return None;
                 }
-                backoff(&mut spins);
+                backoff.snooze();
                 head = self.head.0.load(Relaxed);
             } else {
-                backoff(&mut spins);
+                backoff.snooze();
                 head = self.head.0.load(Relaxed);
             }
         }
@@ -388,19 +387,6 @@ impl<T> Drop for ArrayChan<T> {
     fn drop(&mut self) {
         drop_each(std::iter::from_fn(|| self.try_pop()));
     }
-}
-
-/// Spins briefly, then yields the thread: a competing CAS or a write in progress ends within
-/// nanoseconds, unless its thread was preempted.
-fn backoff(spins: &mut u32) {
-    if *spins < 6 {
-        for _ in 0..(1 << *spins) {
-            hint::spin_loop();
-        }
-    } else {
-        thread::yield_now();
-    }
-    *spins += 1;
 }
 
 /// loom models of the ring: the real `ArrayChan`, with its non-blocking `send` and `recv` (a

@@ -39,6 +39,7 @@
 //!
 //! [`with_timeout`]: crate::with_timeout
 
+mod backoff;
 mod hold;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -61,6 +62,7 @@ use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::thread::{self, Thread};
 use crate::runtime::{self, Task, TaskRef};
 
+pub(crate) use backoff::Backoff;
 pub(crate) use hold::HoldTimeouts;
 pub(crate) use select::Selection;
 pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site};

@@ -7,27 +7,16 @@
 //! the poison bookkeeping. That is one atomic instruction in every lock/unlock pair, four per
 //! ping-pong round trip.
 //!
-//! A contended waiter spins with a growing backoff, then yields its thread, then sleeps a few
-//! microseconds between looks, so a holder that the OS preempted gets the CPU back instead of
-//! being spun against for a whole time slice.
+//! A contended waiter backs off (`park::backoff`: spins, then yields its thread, then sleeps a
+//! few microseconds between looks), so a holder that the OS preempted gets the CPU back instead
+//! of being spun against for a whole time slice.
 //! No fairness among lockers: the primitives themselves wake their waiters in FIFO order, and
 //! the lock is held too briefly for lockers to starve.
-
-// Under loom the lock is a loom mutex: the spinning constants go unused.
-#![cfg_attr(loom, allow(dead_code))]
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicBool, Ordering::*};
-
-/// Spins (doubling each round) before a contended locker starts yielding its thread.
-const SPIN_ROUNDS: u32 = 6;
-/// Yields before a contended locker starts sleeping between looks: a holder that the OS
-/// descheduled in favour of busier threads (say, at a lower priority) must get to run.
-const YIELD_ROUNDS: u32 = SPIN_ROUNDS + 32;
-/// The pause between looks after that.
-const BACKOFF_SLEEP: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Mutual exclusion for short critical sections that never block.
 pub(crate) struct SpinLock<T> {
@@ -98,20 +87,11 @@ impl<T> SpinLock<T> {
     #[cfg(not(loom))]
     #[cold]
     fn lock_contended(&self) {
-        let mut round = 0;
+        let mut backoff = super::backoff::Backoff::new();
         loop {
             // Test before test-and-set: wait on a shared copy of the line, not by bouncing it.
             while self.locked.load(Relaxed) {
-                if round < SPIN_ROUNDS {
-                    for _ in 0..(1 << round) {
-                        std::hint::spin_loop();
-                    }
-                } else if round < YIELD_ROUNDS {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(BACKOFF_SLEEP);
-                }
-                round = round.saturating_add(1);
+                backoff.snooze();
             }
             if self
                 .locked
