@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::park::{self, Wake};
+use crate::park;
 use crate::{config, runtime};
 
 /// Parks the caller for `d`: inside a greenlet only that greenlet waits, on a plain thread the
@@ -22,15 +22,8 @@ pub fn sleep(d: Duration) {
     if d.is_zero() {
         return yield_now();
     }
-    match crate::deadline::after(d) {
-        Some(deadline) => {
-            while park::prepare_for(&"sleep").park(Some(deadline)) != Wake::TimedOut {}
-        }
-        // Longer than the clock can count: sleep until killed or timed out.
-        None => loop {
-            park::prepare_for(&"sleep").park(None);
-        },
-    }
+    // Longer than the clock can count (`None`): sleep until killed or timed out.
+    park::sleep_until(&"sleep", crate::deadline::after(d));
 }
 
 /// Lets every other runnable greenlet on this worker run before the caller continues. On a

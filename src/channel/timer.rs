@@ -11,18 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use super::locked::{Fail, Wait};
-use crate::park::{self, SpinLock, Wake};
+use crate::park::{self, SpinLock};
 
-/// Parks the caller until `deadline` (for ever if `None`); unwinds on a kill or an expired
-/// `with_timeout`. Used when nothing but the clock can end a timer channel's wait.
+/// Parks the caller until `deadline` (for ever if `None`): nothing but the clock can end a
+/// timer channel's wait.
 #[track_caller]
 fn sleep_until(deadline: Option<Instant>) {
-    loop {
-        let parker = park::prepare_for(&"channel recv");
-        if parker.park(deadline) == Wake::TimedOut {
-            return;
-        }
-    }
+    park::sleep_until(&"channel recv", deadline);
 }
 
 /// One message, at `when`.

@@ -747,6 +747,14 @@ impl ParkCell {
     }
 }
 
+/// Parks the caller until `deadline` (for ever if `None`), recorded as waiting on `what`: the
+/// one way to wait for the clock alone (`sleep`, timer channels). Nothing but the deadline ends
+/// it (a stray unpark parks again); a kill or an expired `with_timeout` unwinds out of it.
+#[track_caller]
+pub(crate) fn sleep_until(what: &'static &'static str, deadline: Option<Instant>) {
+    while prepare_for(what).park(deadline) != Wake::TimedOut {}
+}
+
 /// [`ParkCell::check_interrupts`] for the calling plain thread.
 pub(crate) fn check_thread_interrupts() {
     THREAD_CTX.with(|t| t.cell.check_interrupts());
