@@ -21,8 +21,9 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::park::{
-    park_in, park_in_then, Parker, SpinGuard, SpinLock, Unparker, WaitList, Waiter, Wake, Wakeup,
+    park_in_then, Parker, SpinGuard, SpinLock, Unparker, WaitList, Waiter, Wake, Wakeup,
 };
+use crate::queue::unfinished::{self, HasUnfinished, Unfinished};
 
 /// Where buffered messages wait, and in which order they come out.
 pub(crate) trait Store<T> {
@@ -201,8 +202,7 @@ pub(crate) struct State<T, S> {
     senders_alive: usize,
     receivers_alive: usize,
     /// Items put and not yet marked done (`Queue::task_done`).
-    unfinished: usize,
-    joiners: WaitList,
+    tasks: Unfinished,
     /// Buffer room promised to selects' sends (see [`LockedChan::try_reserve_send`]).
     reserved_room: usize,
 }
@@ -252,6 +252,12 @@ impl<T, S: Store<T>> State<T, S> {
     }
 }
 
+impl<T, S> HasUnfinished for State<T, S> {
+    fn unfinished(&mut self) -> &mut Unfinished {
+        &mut self.tasks
+    }
+}
+
 pub(crate) struct LockedChan<T, S> {
     state: SpinLock<State<T, S>>,
     /// `S::take_all`, kept here so that `Drop` needs no `Store` bound (a `Drop` impl may not add
@@ -269,8 +275,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 senders: WaitList::waiting_on(&"channel send"),
                 senders_alive: 1,
                 receivers_alive: 1,
-                unfinished: 0,
-                joiners: WaitList::waiting_on(&"Queue::join"),
+                tasks: Unfinished::new(),
                 reserved_room: 0,
             }),
             take_all: S::take_all,
@@ -308,7 +313,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             // SAFETY: under the lock, for a receiver just popped (see `Slot`).
             match unsafe { Slot::hand_to(w, value) } {
                 Ok(wakeup) => {
-                    s.unfinished += 1;
+                    s.tasks.add();
                     drop(s);
                     wakeup.wake();
                     drop(watchers);
@@ -320,7 +325,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
         if s.has_room() {
             s.items.put(value);
-            s.unfinished += 1;
+            s.tasks.add();
             drop(s);
             drop(watchers);
             return Ok(());
@@ -362,7 +367,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                 // SAFETY: under the lock, for a sender just popped (see `Slot`).
                 if let Some((moved, wakeup)) = unsafe { Slot::take_from(w) } {
                     s.items.put(moved);
-                    s.unfinished += 1;
+                    s.tasks.add();
                     break Some(wakeup);
                 }
             };
@@ -374,7 +379,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         while let Some(w) = s.senders.pop_where(|w| !w.payload.watch) {
             // SAFETY: under the lock, for a sender just popped (see `Slot`).
             if let Some((v, wakeup)) = unsafe { Slot::take_from(w) } {
-                s.unfinished += 1;
+                s.tasks.add();
                 drop(s);
                 wakeup.wake();
                 return Ok(v);
@@ -543,7 +548,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
                     // SAFETY: under the lock, for a receiver just taken out of its list.
                     match unsafe { Slot::hand_to(w, value) } {
                         Ok(wakeup) => {
-                            s.unfinished += 1;
+                            s.tasks.add();
                             drop(s);
                             wakeup.wake();
                             return Ok(());
@@ -635,30 +640,13 @@ impl<T, S: Store<T>> LockedChan<T, S> {
 
     /// Marks one received item done; false if none was outstanding.
     pub(crate) fn task_done(&self) -> bool {
-        let mut s = self.state.lock();
-        if s.unfinished == 0 {
-            return false;
-        }
-        s.unfinished -= 1;
-        if s.unfinished == 0 {
-            let joiners = s.joiners.wake_all();
-            drop(s);
-            drop(joiners); // after the lock
-        }
-        true
+        unfinished::task_done(&self.state)
     }
 
     /// Waits until every item put has been marked done.
     #[track_caller]
     pub(crate) fn join(&self, deadline: Option<Instant>) -> bool {
-        let s = self.state.lock();
-        if s.unfinished == 0 {
-            return true;
-        }
-        match park_in(&self.state, s, |s| &mut s.joiners, (), deadline) {
-            Wake::Unparked => true,
-            Wake::TimedOut => self.state.lock().unfinished == 0,
-        }
+        unfinished::join(&self.state, deadline)
     }
 }
 

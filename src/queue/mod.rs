@@ -32,6 +32,7 @@
 //! (see `priority`).
 
 mod priority;
+pub(crate) mod unfinished;
 
 use std::collections::VecDeque;
 use std::fmt;

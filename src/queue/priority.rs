@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::unfinished::{self, Unfinished};
 use crate::channel::locked::{drop_each, Wait};
-use crate::park::{park_in, SpinLock, WaitList, Wake};
+use crate::park::SpinLock;
 use crate::sync::{Mutex, Semaphore, SemaphorePermit};
 
 pub(super) struct Heap<T> {
@@ -43,7 +44,7 @@ struct Shared<T> {
     items: Semaphore,
     room: Option<Semaphore>,
     cap: Option<usize>,
-    tasks: SpinLock<Tasks>,
+    tasks: SpinLock<Unfinished>,
     /// Empties the heap (`mem::take`, which needs `T: Ord`), for `Drop`, which may not ask for
     /// a bound the struct lacks.
     take_all: fn(&mut BinaryHeap<T>) -> Vec<T>,
@@ -55,16 +56,6 @@ impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         drop_each((self.take_all)(self.heap.get_mut()));
     }
-}
-
-struct Tasks {
-    /// Items put and not yet marked done.
-    unfinished: usize,
-    joiners: WaitList,
-}
-
-fn joiners(t: &mut Tasks) -> &mut WaitList {
-    &mut t.joiners
 }
 
 /// Takes a permit, waiting as `wait` allows.
@@ -88,10 +79,7 @@ impl<T: Ord> Heap<T> {
                 items: Semaphore::new(0),
                 room: cap.map(Semaphore::new),
                 cap,
-                tasks: SpinLock::new(Tasks {
-                    unfinished: 0,
-                    joiners: WaitList::waiting_on(&"Queue::join"),
-                }),
+                tasks: SpinLock::new(Unfinished::new()),
                 take_all: |heap| std::mem::take(heap).into_vec(),
             }),
         }
@@ -123,7 +111,7 @@ impl<T: Ord> Heap<T> {
         if let Some(permit) = room {
             permit.forget();
         }
-        s.tasks.lock().unfinished += 1;
+        s.tasks.lock().add();
         s.items.add_permits(1);
         match pushed {
             Ok(()) => Ok(()),
@@ -161,31 +149,13 @@ impl<T: Ord> Heap<T> {
 impl<T> Heap<T> {
     /// Marks one item done; false if none was outstanding.
     pub(super) fn task_done(&self) -> bool {
-        let mut t = self.shared.tasks.lock();
-        if t.unfinished == 0 {
-            return false;
-        }
-        t.unfinished -= 1;
-        if t.unfinished == 0 {
-            let joiners = t.joiners.wake_all();
-            drop(t);
-            drop(joiners); // after the lock
-        }
-        true
+        unfinished::task_done(&self.shared.tasks)
     }
 
     /// Waits until every item put has been marked done; false on timeout.
     #[track_caller]
     pub(super) fn join(&self, deadline: Option<Instant>) -> bool {
-        let tasks = &self.shared.tasks;
-        let t = tasks.lock();
-        if t.unfinished == 0 {
-            return true;
-        }
-        match park_in(tasks, t, joiners, (), deadline) {
-            Wake::Unparked => true,
-            Wake::TimedOut => tasks.lock().unfinished == 0,
-        }
+        unfinished::join(&self.shared.tasks, deadline)
     }
 
     pub(super) fn len(&self) -> usize {
