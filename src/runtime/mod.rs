@@ -75,7 +75,7 @@ mod worker;
 
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
@@ -172,24 +172,111 @@ struct Shared {
 }
 
 /// A worker's inbox: other threads push, only the worker pops.
+///
+/// The first push goes into a one-greenlet slot, the others into the queue while the slot is
+/// full. The common cross-worker wake-up (one greenlet at a time, as between a parent and its
+/// child on two workers) then moves one cache line from the waker to the worker, where the
+/// queue's push and steal move three or four.
 struct Inbox {
+    mail: Mail,
     queue: Injector<TaskRef>,
+}
+
+/// The inbox's flag and slot, on one cache line.
+#[repr(align(64))]
+struct Mail {
     /// Set after every push, cleared by the owner before it drains: lets the owner check for
     /// news with one plain load per scheduling tick.
     pending: AtomicBool,
+    /// [`SLOT_EMPTY`], [`SLOT_WRITING`] (a pusher owns `task`) or [`SLOT_FULL`].
+    state: AtomicU8,
+    task: std::cell::UnsafeCell<Option<TaskRef>>,
 }
+
+const SLOT_EMPTY: u8 = 0;
+const SLOT_WRITING: u8 = 1;
+const SLOT_FULL: u8 = 2;
+
+// SAFETY: `task` is written only by the one pusher that moved `state` from EMPTY to WRITING,
+// and read only by the owner after it saw FULL (Release/Acquire on `state`), which then moves
+// it back to EMPTY (Release) for the next pusher's Acquire. So one thread at a time touches it;
+// a `TaskRef` is `Send`.
+unsafe impl Sync for Mail {}
 
 impl Inbox {
     fn new() -> Inbox {
         Inbox {
+            mail: Mail {
+                pending: AtomicBool::new(false),
+                state: AtomicU8::new(SLOT_EMPTY),
+                task: std::cell::UnsafeCell::new(None),
+            },
             queue: Injector::new(),
-            pending: AtomicBool::new(false),
         }
     }
 
     fn push(&self, task: TaskRef) {
-        self.queue.push(task);
-        self.pending.store(true, Release);
+        let mail = &self.mail;
+        if mail
+            .state
+            .compare_exchange(SLOT_EMPTY, SLOT_WRITING, Acquire, Relaxed)
+            .is_ok()
+        {
+            // SAFETY: moving the state out of EMPTY made this thread the slot's only user until
+            // it stores FULL (see `Mail`).
+            unsafe { *mail.task.get() = Some(task) };
+            mail.state.store(SLOT_FULL, Release);
+        } else {
+            self.queue.push(task);
+        }
+        mail.pending.store(true, Release);
+    }
+
+    /// Whether the owner has news since it last cleared the flag (one plain load).
+    fn pending(&self) -> bool {
+        self.mail.pending.load(Relaxed)
+    }
+
+    /// Clears the news flag before a drain (Acquire: every push whose flag this clears is
+    /// visible to the drain; later pushes set it again).
+    fn clear_pending(&self) {
+        self.mail.pending.swap(false, Acquire);
+    }
+
+    /// Takes the greenlet in the slot (owner only); `None` if it is empty or being written
+    /// (that pusher sets the flag again when done).
+    fn take_slot(&self) -> Option<TaskRef> {
+        let mail = &self.mail;
+        if mail.state.load(Acquire) != SLOT_FULL {
+            return None;
+        }
+        // SAFETY: FULL, seen with Acquire, hands the slot to the owner (the only caller) until
+        // it stores EMPTY below (see `Mail`).
+        let task = unsafe { (*mail.task.get()).take() };
+        mail.state.store(SLOT_EMPTY, Release);
+        task
+    }
+
+    /// Takes the next greenlet of the queue behind the slot (owner only).
+    fn steal(&self) -> Option<TaskRef> {
+        loop {
+            match self.queue.steal() {
+                crossbeam_deque::Steal::Success(t) => return Some(t),
+                crossbeam_deque::Steal::Empty => return None,
+                crossbeam_deque::Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Whether nothing waits here, or is being pushed (SeqCst: the sleep re-check in
+    /// `worker::sleep` pairs with the fence of `Runtime::send_home`).
+    fn is_empty(&self) -> bool {
+        self.mail.state.load(SeqCst) == SLOT_EMPTY && self.queue.is_empty()
+    }
+
+    /// How many greenlets wait here (a snapshot, for stats).
+    fn len(&self) -> usize {
+        usize::from(self.mail.state.load(Relaxed) != SLOT_EMPTY) + self.queue.len()
     }
 }
 
@@ -569,7 +656,7 @@ pub(crate) fn stats() -> crate::Stats {
     let queued = rt.injector.len()
         + rt.workers
             .iter()
-            .map(|w| w.stealer.len() + w.inbox.queue.len())
+            .map(|w| w.stealer.len() + w.inbox.len())
             .sum::<usize>();
     crate::Stats {
         workers: rt.regular,

@@ -170,7 +170,7 @@ impl WorkerCtx {
         self.index >= self.rt.regular
             && self.counters().homed.load(Relaxed) == 0
             && self.local.is_empty()
-            && self.inbox.queue.is_empty()
+            && self.inbox.is_empty()
             && self.runq.borrow().iter().all(Option::is_none)
             && self.rt.workers[self.index].next_timer.load(Acquire) == NO_DEADLINE
     }
@@ -248,24 +248,20 @@ impl WorkerCtx {
     /// Moves the greenlets other threads woke into the run queue.
     fn drain_inbox(&self) {
         let inbox = self.inbox;
-        if !inbox.pending.load(Relaxed) {
+        if !inbox.pending() {
             return;
         }
-        // Acquire: pairs with the pushers' Release, so every push whose flag this clears is
-        // visible to the drain below (later pushes set the flag again).
-        inbox.pending.swap(false, Acquire);
+        inbox.clear_pending();
         let mut runq = self.runq.borrow_mut();
         let mut woken = 0;
-        loop {
-            match inbox.queue.steal() {
-                Steal::Success(t) => {
-                    // A greenlet not yet started was handed here by `Runtime::start_on_idle`.
-                    woken += u64::from(t.header.life.load(Relaxed) != NEW);
-                    runq.push_back(Some(t));
-                }
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
+        for t in inbox
+            .take_slot()
+            .into_iter()
+            .chain(std::iter::from_fn(|| inbox.steal()))
+        {
+            // A greenlet not yet started was handed here by `Runtime::start_on_idle`.
+            woken += u64::from(t.header.life.load(Relaxed) != NEW);
+            runq.push_back(Some(t));
         }
         // Everything in the inbox was woken from a park.
         let parked = &self.counters().parked;
@@ -396,7 +392,7 @@ impl WorkerCtx {
             if round < SEARCH_ROUNDS / 2 {
                 // Between two rounds, a greenlet homed here may be woken: look at once.
                 for _ in 0..SEARCH_SPINS {
-                    if self.inbox.pending.load(Relaxed) {
+                    if self.inbox.pending() {
                         break;
                     }
                     std::hint::spin_loop();
@@ -417,7 +413,7 @@ impl WorkerCtx {
         let until = super::precise_now() + spin_ns;
         loop {
             for _ in 0..SEARCH_SPINS {
-                if self.inbox.pending.load(Relaxed) {
+                if self.inbox.pending() {
                     self.drain_inbox();
                     return self.pop_own();
                 }
@@ -515,7 +511,7 @@ impl WorkerCtx {
     fn has_work(&self) -> bool {
         let rt = self.rt;
         !rt.injector.is_empty()
-            || !self.inbox.queue.is_empty()
+            || !self.inbox.is_empty()
             || rt.workers.iter().any(|w| !w.stealer.is_empty())
             || rt.earliest_timer() <= rt.now()
     }
