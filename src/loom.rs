@@ -60,6 +60,30 @@ pub(crate) mod thread {
     }
 }
 
+/// A cell whose accesses loom checks for data races (`with_mut` hands out the raw pointer, as
+/// loom's own `UnsafeCell` does); std's `UnsafeCell` normally.
+pub(crate) mod cell {
+    #[cfg(loom)]
+    pub(crate) use ::loom::cell::UnsafeCell;
+
+    #[cfg(not(loom))]
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Runs `f` with a pointer to the value; the caller upholds what dereferencing needs.
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
 /// Busy-wait hints: under loom a spin is a yield, so that a spinning thread lets the others run.
 pub(crate) mod hint {
     #[cfg(loom)]

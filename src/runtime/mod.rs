@@ -66,6 +66,7 @@
 //! The runtime starts on first use and lives as long as the process.
 
 mod idle;
+mod mailbox;
 mod monitor;
 pub(crate) mod registry;
 pub(crate) mod stats;
@@ -75,7 +76,7 @@ mod worker;
 
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
@@ -171,90 +172,41 @@ struct Shared {
     next_timer: AtomicU64,
 }
 
-/// A worker's inbox: other threads push, only the worker pops.
-///
-/// The first push goes into a one-greenlet slot, the others into the queue while the slot is
-/// full. The common cross-worker wake-up (one greenlet at a time, as between a parent and its
-/// child on two workers) then moves one cache line from the waker to the worker, where the
-/// queue's push and steal move three or four.
+/// A worker's inbox: other threads push, only the worker pops. The first push goes into a
+/// one-greenlet slot (see [`mailbox`]), the others into the queue while the slot is full.
 struct Inbox {
-    mail: Mail,
+    mail: mailbox::Mailbox<TaskRef>,
     queue: Injector<TaskRef>,
 }
-
-/// The inbox's flag and slot, on one cache line.
-#[repr(align(64))]
-struct Mail {
-    /// Set after every push, cleared by the owner before it drains: lets the owner check for
-    /// news with one plain load per scheduling tick.
-    pending: AtomicBool,
-    /// [`SLOT_EMPTY`], [`SLOT_WRITING`] (a pusher owns `task`) or [`SLOT_FULL`].
-    state: AtomicU8,
-    task: std::cell::UnsafeCell<Option<TaskRef>>,
-}
-
-const SLOT_EMPTY: u8 = 0;
-const SLOT_WRITING: u8 = 1;
-const SLOT_FULL: u8 = 2;
-
-// SAFETY: `task` is written only by the one pusher that moved `state` from EMPTY to WRITING,
-// and read only by the owner after it saw FULL (Release/Acquire on `state`), which then moves
-// it back to EMPTY (Release) for the next pusher's Acquire. So one thread at a time touches it;
-// a `TaskRef` is `Send`.
-unsafe impl Sync for Mail {}
 
 impl Inbox {
     fn new() -> Inbox {
         Inbox {
-            mail: Mail {
-                pending: AtomicBool::new(false),
-                state: AtomicU8::new(SLOT_EMPTY),
-                task: std::cell::UnsafeCell::new(None),
-            },
+            mail: mailbox::Mailbox::new(),
             queue: Injector::new(),
         }
     }
 
     fn push(&self, task: TaskRef) {
-        let mail = &self.mail;
-        if mail
-            .state
-            .compare_exchange(SLOT_EMPTY, SLOT_WRITING, Acquire, Relaxed)
-            .is_ok()
-        {
-            // SAFETY: moving the state out of EMPTY made this thread the slot's only user until
-            // it stores FULL (see `Mail`).
-            unsafe { *mail.task.get() = Some(task) };
-            mail.state.store(SLOT_FULL, Release);
-        } else {
+        if let Err(task) = self.mail.put(task) {
             self.queue.push(task);
         }
-        mail.pending.store(true, Release);
+        self.mail.notify();
     }
 
     /// Whether the owner has news since it last cleared the flag (one plain load).
     fn pending(&self) -> bool {
-        self.mail.pending.load(Relaxed)
+        self.mail.pending()
     }
 
-    /// Clears the news flag before a drain (Acquire: every push whose flag this clears is
-    /// visible to the drain; later pushes set it again).
+    /// Clears the news flag before a drain.
     fn clear_pending(&self) {
-        self.mail.pending.swap(false, Acquire);
+        self.mail.clear_pending();
     }
 
-    /// Takes the greenlet in the slot (owner only); `None` if it is empty or being written
-    /// (that pusher sets the flag again when done).
+    /// Takes the greenlet in the slot (owner only).
     fn take_slot(&self) -> Option<TaskRef> {
-        let mail = &self.mail;
-        if mail.state.load(Acquire) != SLOT_FULL {
-            return None;
-        }
-        // SAFETY: FULL, seen with Acquire, hands the slot to the owner (the only caller) until
-        // it stores EMPTY below (see `Mail`).
-        let task = unsafe { (*mail.task.get()).take() };
-        mail.state.store(SLOT_EMPTY, Release);
-        task
+        self.mail.take()
     }
 
     /// Takes the next greenlet of the queue behind the slot (owner only).
@@ -268,15 +220,14 @@ impl Inbox {
         }
     }
 
-    /// Whether nothing waits here, or is being pushed (SeqCst: the sleep re-check in
-    /// `worker::sleep` pairs with the fence of `Runtime::send_home`).
+    /// Whether nothing waits here, or is being pushed (the sleep re-check in `worker::sleep`).
     fn is_empty(&self) -> bool {
-        self.mail.state.load(SeqCst) == SLOT_EMPTY && self.queue.is_empty()
+        self.mail.is_empty() && self.queue.is_empty()
     }
 
     /// How many greenlets wait here (a snapshot, for stats).
     fn len(&self) -> usize {
-        usize::from(self.mail.state.load(Relaxed) != SLOT_EMPTY) + self.queue.len()
+        usize::from(!self.mail.is_empty()) + self.queue.len()
     }
 }
 
