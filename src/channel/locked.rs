@@ -2,11 +2,12 @@
 //! with direct hand-off.
 //!
 //! * A sender that finds a parked receiver writes the message into the receiver's slot (on the
-//!   receiver's stack) and unparks it; a receiver that finds a parked sender takes the message
-//!   out of the sender's slot the same way. Otherwise messages go through the buffer.
-//! * A successful unpark is the hand-off (see `park::waitlist`): if it fails (that waiter timed
+//!   receiver's stack) and claims its park; a receiver that finds a parked sender takes the
+//!   message out of the sender's slot the same way. Otherwise messages go through the buffer.
+//! * A successful claim is the hand-off (see `park::waitlist`): if it fails (that waiter timed
 //!   out or was killed a moment ago), the message goes back and the next waiter is tried. So a
 //!   message is never lost, never delivered twice, and never consumed by a cancelled receiver.
+//!   The claimed waiter is woken after the lock is released (`Wakeup`), never under it.
 //! * The buffer is any [`Store`]: FIFO for channels and `Queue`, a stack for `LifoQueue`.
 //!   Capacity `Some(0)` is a rendezvous: only hand-offs, no buffer. (No heap: ordering one runs
 //!   the user's `Ord`, which must not run under this spin lock; see `queue::priority`.)
@@ -211,7 +212,7 @@ impl<T, S: Store<T>> State<T, S> {
     /// Claims the first selecting sender still parked (not `except`'s own registration): room
     /// freed up, or a receiver is about to park. `Some`: one was claimed, to wake after
     /// unlocking; it has chosen to send here.
-    fn wake_one_watching_sender(&mut self, except: Option<&Parker>) -> Option<Wakeup> {
+    fn claim_one_watching_sender(&mut self, except: Option<&Parker>) -> Option<Wakeup> {
         while let Some(w) = self
             .senders
             .pop_where(|w| w.payload.watch && !except.is_some_and(|p| p.owns(&w.unparker)))
@@ -362,7 +363,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             // room to a selecting sender (which passes it on if it sends elsewhere).
             let wakeup = loop {
                 let Some(w) = s.senders.pop_where(|w| !w.payload.watch) else {
-                    break s.wake_one_watching_sender(None);
+                    break s.claim_one_watching_sender(None);
                 };
                 // SAFETY: under the lock, for a sender just popped (see `Slot`).
                 if let Some((moved, wakeup)) = unsafe { Slot::take_from(w) } {
@@ -391,7 +392,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         // A selecting sender has no message until it is chosen: waking one chooses its send
         // (see `channel::select`), and it comes to hand its message to the receiver parked
         // below. So even a receive that may not wait waits for that one.
-        let woke_sender = s.wake_one_watching_sender(None);
+        let woke_sender = s.claim_one_watching_sender(None);
         let deadline = match wait {
             Wait::Until(deadline) => deadline,
             Wait::Never if woke_sender.is_some() => None,
@@ -494,7 +495,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
     pub(crate) fn pass_on_send(&self) {
         let mut s = self.state.lock();
         if s.send_ready(None) {
-            let wakeup = s.wake_one_watching_sender(None);
+            let wakeup = s.claim_one_watching_sender(None);
             drop(s);
             drop(wakeup); // after the lock
         }

@@ -323,31 +323,60 @@ impl IdleSet {
         for step in 0..n {
             let w = (from / 64 + step) % n;
             let word = &self.words[w];
-            let mut seen = word.load(Relaxed);
-            if w == from / 64 {
-                seen &= !(1 << (from % 64));
+            // In `from`'s own word, rotated so that the bit after `from` comes first and
+            // `from`'s own bit last (then masked out).
+            let own = step == 0 && from < n * 64;
+            let shift = if own { (from % 64) as u32 + 1 } else { 0 };
+            let mut seen = word.load(Relaxed).rotate_right(shift);
+            if own {
+                seen &= !(1 << 63);
             }
             while seen != 0 {
-                // Prefer the first idle worker after `from` in this word, else the first one.
-                let after = if w == from / 64 {
-                    seen & (!0u64).checked_shl((from % 64) as u32 + 1).unwrap_or(0)
-                } else {
-                    0
-                };
-                let bit = lowest_bit(if after != 0 { after } else { seen });
+                let index = (seen.trailing_zeros() + shift) % 64;
+                let bit = 1u64 << index;
                 if word.fetch_and(!bit, AcqRel) & bit != 0 {
-                    return Some(w * 64 + bit.trailing_zeros() as usize);
+                    return Some(w * 64 + index as usize);
                 }
-                seen &= !bit;
+                seen &= seen - 1;
             }
         }
         None
     }
 }
 
-/// The lowest set bit of `x` (non-zero).
-fn lowest_bit(x: u64) -> u64 {
-    x & x.wrapping_neg()
+#[cfg(all(test, not(loom)))]
+mod idle_set_tests {
+    use super::IdleSet;
+
+    #[test]
+    fn claim_other_takes_the_idle_workers_after_the_caller_first_and_never_the_caller() {
+        let set = IdleSet::new(3);
+        assert_eq!(set.claim_other(1), Some(2));
+        assert_eq!(set.claim_other(1), Some(0));
+        assert_eq!(set.claim_other(1), None, "worker 1 is the caller");
+        set.enter(0);
+        assert!(!set.leave(2), "claimed already");
+        assert!(set.leave(0));
+        assert_eq!(set.claim_other(2), Some(1), "worker 1 was idle all along");
+        assert_eq!(set.claim_other(2), None);
+    }
+
+    #[test]
+    fn claim_other_crosses_words() {
+        let set = IdleSet::new(130);
+        for i in 0..130 {
+            assert!(set.leave(i));
+        }
+        set.enter(3);
+        set.enter(129);
+        assert_eq!(set.claim_other(100), Some(129));
+        assert_eq!(set.claim_other(100), Some(3));
+        assert_eq!(set.claim_other(100), None);
+        set.enter(70);
+        assert_eq!(set.claim_other(70), None, "the caller only");
+        // An extra worker (past the configured ones) may claim any of them.
+        assert_eq!(set.claim_other(140), Some(70));
+    }
 }
 
 /// loom models of the sleep/notify protocol: the real [`Idle`] and [`Sleeper`], driven by loom

@@ -263,7 +263,7 @@ impl WorkerCtx {
             woken += u64::from(t.header.life.load(Relaxed) != NEW);
             runq.push_back(Some(t));
         }
-        // Everything in the inbox was woken from a park.
+        // Everything in the inbox but the handed new greenlets was woken from a park.
         let parked = &self.counters().parked;
         parked.store(parked.load(Relaxed).saturating_sub(woken), Relaxed);
     }
