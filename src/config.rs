@@ -33,7 +33,25 @@ pub struct Config {
     extra_workers: Option<usize>,
 }
 
-impl Config {
+/// `Config`'s setters, which differ only in name, type and doc: each entry is a setting's doc
+/// (with its example) and `name(argument: Type)`, and makes `pub fn name(self, argument: Type)
+/// -> Config`, which stores `Some(argument)` in the field of that name and returns the config,
+/// for chaining.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty);)*) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, $arg: $ty) -> Config {
+                    self.$name = Some($arg);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
     /// The number of worker threads; 0 means one per core (the default). At most
     /// [`MAX_WORKERS`]: a larger count is lowered to it, with a warning. Environment:
     /// `GREENLET_WORKERS`.
@@ -42,10 +60,7 @@ impl Config {
     /// // In a program's main, before anything else of the crate runs:
     /// let _ = greenlet::configure(greenlet::Config::default().workers(4));
     /// ```
-    pub fn workers(mut self, n: usize) -> Config {
-        self.workers = Some(n);
-        self
-    }
+    workers(n: usize);
 
     /// The default stack size of new greenlets, in bytes (rounded up to a power of two; clamped to
     /// [`MIN_STACK_SIZE`]..=[`MAX_STACK_SIZE`] with a warning). Environment:
@@ -54,10 +69,7 @@ impl Config {
     /// ```
     /// let _ = greenlet::configure(greenlet::Config::default().stack_size(128 << 10));
     /// ```
-    pub fn stack_size(mut self, bytes: usize) -> Config {
-        self.stack_size = Some(bytes);
-        self
-    }
+    stack_size(bytes: usize);
 
     /// What to do when nothing inside the process can wake the blocked greenlets and threads
     /// any more (see [`DeadlockPolicy`]). Environment: `GREENLET_DEADLOCK=report|panic|off`.
@@ -67,10 +79,7 @@ impl Config {
     /// // Tests and batch jobs: fail loudly, as Go and gevent do.
     /// let _ = greenlet::configure(Config::default().deadlock(DeadlockPolicy::Panic));
     /// ```
-    pub fn deadlock(mut self, policy: DeadlockPolicy) -> Config {
-        self.deadlock = Some(policy);
-        self
-    }
+    deadlock(policy: DeadlockPolicy);
 
     /// How long the runtime must stay deadlocked before it is reported (default 1 s).
     /// Environment: `GREENLET_DEADLOCK_GRACE_MS`.
@@ -79,10 +88,7 @@ impl Config {
     /// use std::time::Duration;
     /// let _ = greenlet::configure(greenlet::Config::default().deadlock_grace(Duration::from_millis(200)));
     /// ```
-    pub fn deadlock_grace(mut self, grace: Duration) -> Config {
-        self.deadlock_grace = Some(grace);
-        self
-    }
+    deadlock_grace(grace: Duration);
 
     /// How long one greenlet may hold its worker without a blocking call of this crate before
     /// the stall monitor reports it and extra workers may start (default 100 ms). Environment:
@@ -92,10 +98,7 @@ impl Config {
     /// use std::time::Duration;
     /// let _ = greenlet::configure(greenlet::Config::default().stall_threshold(Duration::from_millis(250)));
     /// ```
-    pub fn stall_threshold(mut self, threshold: Duration) -> Config {
-        self.stall_threshold = Some(threshold);
-        self
-    }
+    stall_threshold(threshold: Duration);
 
     /// The most extra worker threads the runtime starts, while every worker is held by a
     /// blocking call or a long computation, to run the greenlets that have not started yet
@@ -105,10 +108,7 @@ impl Config {
     /// ```
     /// let _ = greenlet::configure(greenlet::Config::default().extra_workers(8));
     /// ```
-    pub fn extra_workers(mut self, n: usize) -> Config {
-        self.extra_workers = Some(n);
-        self
-    }
+    extra_workers(n: usize);
 }
 
 /// What the runtime does when it is deadlocked: no greenlet is running or runnable, no timer is

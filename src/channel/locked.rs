@@ -35,35 +35,30 @@ pub(crate) trait Store<T> {
     fn take_all(&mut self) -> Vec<T>;
 }
 
-impl<T> Store<T> for VecDeque<T> {
-    fn put(&mut self, value: T) {
-        self.push_back(value)
-    }
-    fn take(&mut self) -> Option<T> {
-        self.pop_front()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn take_all(&mut self) -> Vec<T> {
-        Vec::from(std::mem::take(self))
-    }
+/// The two stores differ only in the end `take` comes from: each `store!` line names the type,
+/// the method that adds at the back and the one that takes from the front (FIFO) or the back
+/// (LIFO). `Vec::from` of a `Vec` is the `Vec` itself.
+macro_rules! store {
+    ($buffer:ident, $put:ident, $take:ident) => {
+        impl<T> Store<T> for $buffer<T> {
+            fn put(&mut self, value: T) {
+                self.$put(value)
+            }
+            fn take(&mut self) -> Option<T> {
+                self.$take()
+            }
+            fn count(&self) -> usize {
+                self.len()
+            }
+            fn take_all(&mut self) -> Vec<T> {
+                Vec::from(std::mem::take(self))
+            }
+        }
+    };
 }
 
-impl<T> Store<T> for Vec<T> {
-    fn put(&mut self, value: T) {
-        self.push(value)
-    }
-    fn take(&mut self) -> Option<T> {
-        self.pop()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn take_all(&mut self) -> Vec<T> {
-        std::mem::take(self)
-    }
-}
+store!(VecDeque, push_back, pop_front); // FIFO: channels and `Queue`
+store!(Vec, push, pop); // LIFO: `LifoQueue`
 
 /// Drops every message of `messages`, each on its own, with no lock held, like
 /// crossbeam-channel: a `Drop` that panics does not keep the others from being dropped, and does
