@@ -11,6 +11,9 @@ use greenlet::channel::{
 };
 use greenlet::{joinall, sleep, spawn, with_timeout};
 
+mod common;
+use common::assert_each_once;
+
 #[test]
 fn bounded_blocks_when_full_and_keeps_order() {
     let (tx, rx) = bounded(2);
@@ -166,33 +169,26 @@ fn mpmc(tx: Sender<u64>, rx: Receiver<u64>, n: u64) {
         .collect();
     drop(rx);
     joinall(producers).into_iter().for_each(|r| r.unwrap());
-    let mut seen = vec![false; n as usize];
-    let mut count = 0;
-    for c in consumers {
-        for v in c.join().unwrap() {
-            assert!(!std::mem::replace(&mut seen[v as usize], true), "{v} twice");
-            count += 1;
+    assert_each_once(consumers.into_iter().map(|c| c.join().unwrap()), n);
+}
+
+/// One `#[test]` a channel flavour: a million messages through `mpmc`, each received once.
+macro_rules! mpmc_tests {
+    ($($name:ident: $channel:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let (tx, rx) = $channel;
+            mpmc(tx, rx, 1_000_000);
         }
-    }
-    assert_eq!(count, n, "messages lost");
+    )*};
 }
 
-#[test]
-fn stress_16x16_bounded_million_exactly_once() {
-    let (tx, rx) = bounded(64);
-    mpmc(tx, rx, 1_000_000);
-}
-
-#[test]
-fn stress_16x16_unbounded_million_exactly_once() {
-    let (tx, rx) = unbounded();
-    mpmc(tx, rx, 1_000_000);
-}
-
-#[test]
-fn stress_16x16_rendezvous_exactly_once() {
-    let (tx, rx) = bounded(0);
-    mpmc(tx, rx, 1_000_000);
+mpmc_tests! {
+    stress_16x16_bounded_million_exactly_once: bounded(64);
+    stress_16x16_unbounded_million_exactly_once: unbounded();
+    stress_16x16_rendezvous_exactly_once: bounded(0);
+    stress_16x16_capacity_four_million_exactly_once: bounded(4);
+    stress_16x16_capacity_two_million_exactly_once: bounded(2);
 }
 
 #[test]
@@ -321,12 +317,6 @@ fn larger_capacities_keep_the_contract() {
 }
 
 #[test]
-fn stress_16x16_capacity_four_million_exactly_once() {
-    let (tx, rx) = bounded(4);
-    mpmc(tx, rx, 1_000_000);
-}
-
-#[test]
 fn messages_left_at_drop_are_dropped() {
     let marker = Arc::new(());
     let (tx, rx) = bounded::<Arc<()>>(8);
@@ -335,12 +325,6 @@ fn messages_left_at_drop_are_dropped() {
     }
     drop((tx, rx));
     assert_eq!(Arc::strong_count(&marker), 1);
-}
-
-#[test]
-fn stress_16x16_capacity_two_million_exactly_once() {
-    let (tx, rx) = bounded(2);
-    mpmc(tx, rx, 1_000_000);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use greenlet::sync::Event;
 use greenlet::{dump, spawn, stats, Builder, GreenletState};
 
 mod common;
-use common::{stderr, waiting_on};
+use common::{assert_contains, stderr, waiting_on};
 
 /// Runs `scenario` in a child process on two workers, with `envs` added.
 fn child(scenario: &str, envs: &[(&str, &str)]) -> Output {
@@ -197,13 +197,16 @@ fn a_stall_is_reported_on_stderr_by_name_and_its_end_too() {
     let out = child("stall", &[("GREENLET_STALL_MS", "100")]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("'blocker'"), "names the greenlet: {err}");
-    assert!(err.contains("has held worker"), "{err}");
-    assert!(
-        err.contains("tests/diagnostics.rs"),
-        "says where it was spawned: {err}"
+    // It names the greenlet, says where it was spawned, and says when the stall ends.
+    assert_contains(
+        &err,
+        &[
+            "'blocker'",
+            "has held worker",
+            "tests/diagnostics.rs",
+            "released worker",
+        ],
     );
-    assert!(err.contains("released worker"), "says when it ends: {err}");
     // Backing off: reported at 100 ms and 400 ms, not every 25 ms.
     assert!(err.matches("has held worker").count() <= 3, "{err}");
 }

@@ -1,25 +1,22 @@
 //! The minimal sync::Event the core needs (the sync issue extends it).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn};
 
+mod common;
+use common::counting_waiters;
+
 #[test]
 fn set_wakes_every_waiter_and_clear_resets() {
     let e = Arc::new(Event::new());
-    let woken = Arc::new(AtomicUsize::new(0));
-    let hs: Vec<_> = (0..100)
-        .map(|_| {
-            let (e, woken) = (e.clone(), woken.clone());
-            spawn(move || {
-                e.wait();
-                woken.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
+    let (hs, woken) = counting_waiters(100, {
+        let e = e.clone();
+        move || e.wait()
+    });
     sleep(Duration::from_millis(10));
     assert_eq!(woken.load(Ordering::SeqCst), 0);
     assert!(!e.is_set());

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+use common::{assert_contains, assert_echoed};
+
 fn example(name: &str) -> Command {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
@@ -97,11 +100,7 @@ fn echo_server_echoes_for_many_clients() {
             let mut s = server.connect();
             std::thread::spawn(move || {
                 for round in 0..20 {
-                    let msg = format!("client {i} round {round}\n");
-                    s.write_all(msg.as_bytes()).unwrap();
-                    let mut back = vec![0; msg.len()];
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, msg.as_bytes());
+                    assert_echoed(&mut s, format!("client {i} round {round}\n").as_bytes());
                 }
             })
         })
@@ -512,11 +511,13 @@ fn graceful_shutdown_on_sigterm_finishes_running_requests_and_kills_the_rest() {
     let reply = slow.join().unwrap().unwrap();
     assert!(reply.ends_with("slow but done\n"), "{reply}");
     assert_eq!(hang.join().unwrap().unwrap(), "");
-    assert!(rest.contains("SIGTERM: no new connections"), "{rest}");
-    assert!(rest.contains("answered /slow"), "{rest}");
-    assert!(
-        rest.contains("grace period over: killing 1 handlers"),
-        "{rest}"
+    assert_contains(
+        &rest,
+        &[
+            "SIGTERM: no new connections",
+            "answered /slow",
+            "grace period over: killing 1 handlers",
+        ],
     );
     assert!(rest.ends_with("bye\n"), "{rest}");
     assert!(TcpStream::connect(addr).is_err(), "still listening");

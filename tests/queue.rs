@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use greenlet::queue::{LifoQueue, PriorityQueue, Queue};
 use greenlet::{joinall, sleep, spawn};
 
+mod common;
+use common::assert_each_once;
+
 #[test]
 fn fifo_priority_and_lifo_orders() {
     let q = Queue::unbounded();
@@ -138,15 +141,7 @@ fn stress_16x16_queue_million_exactly_once() {
         .collect();
     joinall(producers);
     q.join();
-    let mut seen = vec![false; N as usize];
-    let mut count = 0;
-    for c in consumers {
-        for v in c.join().unwrap() {
-            assert!(!std::mem::replace(&mut seen[v as usize], true), "{v} twice");
-            count += 1;
-        }
-    }
-    assert_eq!(count, N);
+    assert_each_once(consumers.into_iter().map(|c| c.join().unwrap()), N);
 }
 
 #[test]

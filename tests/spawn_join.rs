@@ -1,11 +1,14 @@
 //! spawn, Builder, Greenlet (join, wait, wait_timeout, is_finished, id, name), joinall, current.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use greenlet::{current, joinall, spawn, Builder, Greenlet, GreenletId, JoinError};
+
+mod common;
+use common::counting_waiters;
 
 #[test]
 fn join_returns_the_value() {
@@ -131,16 +134,10 @@ fn handles_are_send_and_sync_and_joinable_from_other_greenlets_and_threads() {
 
     // Many waiters on one handle, from greenlets and a thread.
     let g = Arc::new(spawn(|| greenlet::sleep(Duration::from_millis(30))));
-    let woken = Arc::new(AtomicUsize::new(0));
-    let waiters: Vec<_> = (0..20)
-        .map(|_| {
-            let (g, woken) = (g.clone(), woken.clone());
-            spawn(move || {
-                g.wait();
-                woken.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
+    let (waiters, woken) = counting_waiters(20, {
+        let g = g.clone();
+        move || g.wait()
+    });
     g.wait();
     joinall(waiters);
     assert_eq!(woken.load(Ordering::SeqCst), 20);

@@ -6,16 +6,21 @@
 //! same binary happened to start on its worker: by the placement rule they wait for it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use greenlet::sync::Event;
 use greenlet::{joinall, sleep, spawn, spawn_later, yield_now, Greenlet};
 
 mod common;
-use common::workers;
+use common::{serial, workers};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Holds the other tests of this binary off (see above) while it lives; `None`, and the test
+/// does not apply, with one worker: the spinner holds the only thread, by definition.
+fn alone_with_a_second_worker() -> Option<MutexGuard<'static, ()>> {
+    let one = serial();
+    (workers() >= 2).then_some(one)
+}
 
 /// Starts a greenlet that spins (never yields) until `stop` is set, and waits until it runs.
 fn spinner(stop: &Arc<AtomicBool>) -> Greenlet<()> {
@@ -34,10 +39,9 @@ fn spinner(stop: &Arc<AtomicBool>) -> Greenlet<()> {
 
 #[test]
 fn greenlets_spawned_while_a_spinner_holds_a_worker_run_on_the_others() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if workers() < 2 {
-        return; // needs a second worker by definition
-    }
+    let Some(_one) = alone_with_a_second_worker() else {
+        return;
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let spin = spinner(&stop);
     let t0 = Instant::now();
@@ -63,10 +67,9 @@ fn greenlets_spawned_while_a_spinner_holds_a_worker_run_on_the_others() {
 
 #[test]
 fn timers_on_a_busy_worker_still_fire() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if workers() < 2 {
-        return; // with one worker the spinner holds the only thread, by definition
-    }
+    let Some(_one) = alone_with_a_second_worker() else {
+        return;
+    };
     // spawn_later from a plain thread spreads its timers over every worker's heap, the
     // spinner's included: an idle worker fires the due ones, and starts the greenlets.
     let stop = Arc::new(AtomicBool::new(false));
@@ -96,10 +99,9 @@ fn a_child_woken_by_a_parent_that_then_spins_runs_on_an_idle_worker() {
     // have started where an idle worker can run it again, not on its parent's worker (which the
     // spinning parent holds). The spin is bounded so that a failure fails instead of hanging.
     // (It needs an idle worker when the child starts: hence one test at a time.)
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if workers() < 2 {
+    let Some(_one) = alone_with_a_second_worker() else {
         return;
-    }
+    };
     for round in 0..20 {
         // Let the previous round's workers go idle: the other worker must be idle (or become
         // idle) by the time the child starts, which is what this test is about.

@@ -10,6 +10,9 @@ use std::time::Duration;
 use greenlet::net::{StreamServer, UnixDatagram, UnixListener, UnixStream};
 use greenlet::{joinall, spawn, with_timeout};
 
+mod common;
+use common::assert_echoed;
+
 /// A socket path unique to this process and test, removed on drop.
 struct TempPath(PathBuf);
 
@@ -63,11 +66,7 @@ fn echo_with_200_concurrent_clients() {
             spawn(move || {
                 let mut conn = UnixStream::connect(&p).unwrap();
                 assert_eq!(conn.peer_addr().unwrap().as_pathname(), Some(p.as_path()));
-                let msg = format!("hello {i}");
-                conn.write_all(msg.as_bytes()).unwrap();
-                let mut reply = vec![0; msg.len()];
-                conn.read_exact(&mut reply).unwrap();
-                assert_eq!(reply, msg.as_bytes());
+                assert_echoed(&mut conn, format!("hello {i}").as_bytes());
             })
         })
         .collect();

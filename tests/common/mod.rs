@@ -1,11 +1,13 @@
 //! What the integration tests share: polling for a condition, the worker count, serializing
 //! the tests of one binary, running a scenario of the same test binary in a child process
 //! (for what must be observed from outside: stderr reports, exit codes, aborts), greenlets
-//! waiting on a gate, and a drop counter.
+//! waiting on a gate or counting their wake-ups, a drop counter, and the checks that every
+//! message came through exactly once and that a stream echoes.
 //!
 //! Each test binary includes this with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -122,6 +124,54 @@ pub fn waiting_on(gate: &Arc<greenlet::sync::Event>, n: usize) -> Vec<greenlet::
             greenlet::spawn(move || gate.wait())
         })
         .collect()
+}
+
+/// Spawns `n` greenlets that each call `wait` (a clone of it) and then count themselves in the
+/// counter returned: how many have been woken so far.
+pub fn counting_waiters(
+    n: usize,
+    wait: impl Fn() + Clone + Send + 'static,
+) -> (Vec<greenlet::Greenlet<()>>, Arc<AtomicUsize>) {
+    let woken = Arc::new(AtomicUsize::new(0));
+    let waiters = (0..n)
+        .map(|_| {
+            let (wait, woken) = (wait.clone(), woken.clone());
+            greenlet::spawn(move || {
+                wait();
+                woken.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    (waiters, woken)
+}
+
+/// Fails unless the batches that the consumers received hold, together, each of `0..n` exactly
+/// once: none lost, none twice.
+pub fn assert_each_once(batches: impl IntoIterator<Item = Vec<u64>>, n: u64) {
+    let mut seen = vec![false; n as usize];
+    let mut count = 0;
+    for v in batches.into_iter().flatten() {
+        assert!(!std::mem::replace(&mut seen[v as usize], true), "{v} twice");
+        count += 1;
+    }
+    assert_eq!(count, n, "messages lost");
+}
+
+/// Fails unless `text` (a child's output, a report) contains each of `parts`, naming the first
+/// one missing and showing the whole text.
+#[track_caller]
+pub fn assert_contains(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} is missing from:\n{text}");
+    }
+}
+
+/// Writes `msg` to `stream` and fails unless the same bytes come back.
+pub fn assert_echoed(mut stream: impl Read + Write, msg: &[u8]) {
+    stream.write_all(msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(back, msg);
 }
 
 /// Counts its drops: proves destructors ran (during an unwind, a kill, a timeout).
