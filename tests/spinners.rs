@@ -37,27 +37,36 @@ fn spinner(stop: &Arc<AtomicBool>) -> Greenlet<()> {
     g
 }
 
+/// Runs `work` while a [`spinner`] holds a worker, then stops the spinner; returns what `work`
+/// returned and how long it took.
+fn while_a_spinner_holds_a_worker<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spin = spinner(&stop);
+    let t0 = Instant::now();
+    let value = work();
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    spin.join().unwrap();
+    (value, elapsed)
+}
+
 #[test]
 fn greenlets_spawned_while_a_spinner_holds_a_worker_run_on_the_others() {
     let Some(_one) = alone_with_a_second_worker() else {
         return;
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let spin = spinner(&stop);
-    let t0 = Instant::now();
-    let others: Vec<_> = (0..1000)
-        .map(|i| {
-            spawn(move || {
-                yield_now();
-                sleep(Duration::from_millis(1));
-                i
+    let (sum, elapsed) = while_a_spinner_holds_a_worker(|| {
+        let others: Vec<_> = (0..1000)
+            .map(|i| {
+                spawn(move || {
+                    yield_now();
+                    sleep(Duration::from_millis(1));
+                    i
+                })
             })
-        })
-        .collect();
-    let sum: i32 = joinall(others).into_iter().map(Result::unwrap).sum();
-    let elapsed = t0.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    spin.join().unwrap();
+            .collect();
+        joinall(others).into_iter().map(Result::unwrap).sum::<i32>()
+    });
     assert_eq!(sum, 499500);
     assert!(
         elapsed < Duration::from_secs(20),
@@ -72,20 +81,16 @@ fn timers_on_a_busy_worker_still_fire() {
     };
     // spawn_later from a plain thread spreads its timers over every worker's heap, the
     // spinner's included: an idle worker fires the due ones, and starts the greenlets.
-    let stop = Arc::new(AtomicBool::new(false));
-    let spin = spinner(&stop);
-    let t0 = Instant::now();
-    let later: Vec<_> = (0..200)
-        .map(|_| {
-            spawn_later(Duration::from_millis(20), || {
-                sleep(Duration::from_millis(20))
+    let ((), elapsed) = while_a_spinner_holds_a_worker(|| {
+        let later: Vec<_> = (0..200)
+            .map(|_| {
+                spawn_later(Duration::from_millis(20), || {
+                    sleep(Duration::from_millis(20))
+                })
             })
-        })
-        .collect();
-    joinall(later);
-    let elapsed = t0.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    spin.join().unwrap();
+            .collect();
+        joinall(later);
+    });
     assert!(
         elapsed < Duration::from_secs(10),
         "timers waited for the spinner: {elapsed:?}"

@@ -9,7 +9,28 @@ use greenlet::sync::{AsyncResult, Barrier, Condvar, Mutex, Semaphore};
 use greenlet::{joinall, sleep, spawn, with_timeout, yield_now, Timeout};
 
 mod common;
-use common::wait_for;
+use common::{wait_for, Occupancy};
+
+/// Spawns `n` greenlets that wait on a held lock or permit with `wait`: the even ones with no
+/// deadline (`wait(false)`), the odd ones under `with_timeout(timeout(i))` (`wait(true)`).
+fn untimed_and_timed_waiters<R>(
+    n: u64,
+    timeout: fn(u64) -> Duration,
+    wait: impl Fn(bool) -> R + Clone + Send + 'static,
+) -> Vec<greenlet::Greenlet<()>> {
+    (0..n)
+        .map(|i| {
+            let wait = wait.clone();
+            spawn(move || {
+                if i % 2 == 0 {
+                    drop(wait(false));
+                } else {
+                    let _ = with_timeout(timeout(i), || wait(true));
+                }
+            })
+        })
+        .collect()
+}
 
 #[test]
 fn mutex_hundred_greenlets_thousand_increments() {
@@ -104,18 +125,11 @@ fn mutex_is_handed_over_in_fifo_order() {
 fn killed_and_timed_out_lock_waiters_leave_the_mutex_consistent() {
     let m = Arc::new(Mutex::new(0));
     let held = m.lock();
-    let waiters: Vec<_> = (0..50)
-        .map(|i| {
-            let m = m.clone();
-            spawn(move || {
-                if i % 2 == 0 {
-                    *m.lock() += 1;
-                } else {
-                    let _ = with_timeout(Duration::from_millis(1 + i % 5), || *m.lock() += 100);
-                }
-            })
-        })
-        .collect();
+    // A timed-out waiter that got the lock anyway would add 100.
+    let waiters = untimed_and_timed_waiters(50, |i| Duration::from_millis(1 + i % 5), {
+        let m = m.clone();
+        move |timed| *m.lock() += if timed { 100 } else { 1 }
+    });
     sleep(Duration::from_millis(10));
     for w in waiters.iter().step_by(4) {
         w.kill();
@@ -324,22 +338,19 @@ fn condvar_wait_timeout_racing_notify_one_never_loses_it() {
 #[test]
 fn semaphore_caps_concurrency_and_releases_in_order() {
     let sem = Arc::new(Semaphore::new(3));
-    let inside = Arc::new(AtomicUsize::new(0));
-    let max = Arc::new(AtomicUsize::new(0));
+    let occupancy = Occupancy::default();
     let hs: Vec<_> = (0..60)
         .map(|_| {
-            let (sem, inside, max) = (sem.clone(), inside.clone(), max.clone());
+            let (sem, occupancy) = (sem.clone(), occupancy.clone());
             spawn(move || {
                 let _p = sem.acquire();
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                max.fetch_max(now, Ordering::SeqCst);
+                let _inside = occupancy.enter();
                 sleep(Duration::from_millis(1));
-                inside.fetch_sub(1, Ordering::SeqCst);
             })
         })
         .collect();
     joinall(hs);
-    assert_eq!(max.load(Ordering::SeqCst), 3);
+    assert_eq!(occupancy.most(), 3);
     assert_eq!(sem.available_permits(), 3);
 
     // FIFO: released permits go to waiters in arrival order. Each waiter is queued before the
@@ -385,25 +396,22 @@ fn semaphore_try_timeout_forget() {
 fn owned_permits_move_into_spawned_greenlets_and_cap_them() {
     fn assert_send_static<T: Send + 'static>(_: &T) {}
     let sem = Arc::new(Semaphore::new(3));
-    let inside = Arc::new(AtomicUsize::new(0));
-    let max = Arc::new(AtomicUsize::new(0));
+    let occupancy = Occupancy::default();
     let hs: Vec<_> = (0..30)
         .map(|_| {
             // Taken in the spawner, released by the spawned greenlet when it ends.
             let permit = sem.acquire_owned();
             assert_send_static(&permit);
-            let (inside, max) = (inside.clone(), max.clone());
+            let occupancy = occupancy.clone();
             spawn(move || {
                 let _permit = permit;
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                max.fetch_max(now, Ordering::SeqCst);
+                let _inside = occupancy.enter();
                 sleep(Duration::from_millis(1));
-                inside.fetch_sub(1, Ordering::SeqCst);
             })
         })
         .collect();
     assert!(joinall(hs).iter().all(Result::is_ok));
-    assert!(max.load(Ordering::SeqCst) <= 3);
+    assert!(occupancy.most() <= 3);
     assert_eq!(sem.available_permits(), 3);
 }
 
@@ -457,18 +465,10 @@ fn owned_permits_try_timeout_forget_and_threads() {
 fn killed_and_timed_out_owned_waiters_take_no_permit() {
     let sem = Arc::new(Semaphore::new(1));
     let held = sem.acquire_owned();
-    let waiters: Vec<_> = (0..20)
-        .map(|i| {
-            let sem = sem.clone();
-            spawn(move || {
-                if i % 2 == 0 {
-                    drop(sem.acquire_owned());
-                } else {
-                    let _ = with_timeout(Duration::from_millis(1), || sem.acquire_owned());
-                }
-            })
-        })
-        .collect();
+    let waiters = untimed_and_timed_waiters(20, |_| Duration::from_millis(1), {
+        let sem = sem.clone();
+        move |_| sem.acquire_owned()
+    });
     wait_for(|| sem.waiting() == 10, "the untimed waiters queue up");
     for w in waiters.iter().step_by(4) {
         w.kill();

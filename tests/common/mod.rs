@@ -1,7 +1,7 @@
 //! What the integration tests share: polling for a condition, the worker count, serializing
 //! the tests of one binary, running a scenario of the same test binary in a child process
 //! (for what must be observed from outside: stderr reports, exit codes, aborts), greenlets
-//! waiting on a gate or counting their wake-ups, a drop counter, and the checks that every
+//! waiting on a gate or counting their wake-ups, a drop counter, a peak-occupancy meter, and the checks that every
 //! message came through exactly once and that a stream echoes.
 //!
 //! Each test binary includes this with `mod common;` and uses what it needs.
@@ -172,6 +172,38 @@ pub fn assert_echoed(mut stream: impl Read + Write, msg: &[u8]) {
     let mut back = vec![0; msg.len()];
     stream.read_exact(&mut back).unwrap();
     assert_eq!(back, msg);
+}
+
+/// Measures how many are inside a section at once: each holds the guard of
+/// [`enter`](Occupancy::enter) while inside, and [`most`](Occupancy::most) is the peak. Clones
+/// share the counts.
+#[derive(Clone, Default)]
+pub struct Occupancy {
+    inside: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+/// Inside the section of an [`Occupancy`] until dropped.
+pub struct Inside<'a>(&'a Occupancy);
+
+impl Occupancy {
+    /// Enters the section, raising the peak if there are now more inside than ever.
+    pub fn enter(&self) -> Inside<'_> {
+        let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        Inside(self)
+    }
+
+    /// The most that were ever inside at once.
+    pub fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.inside.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts its drops: proves destructors ran (during an unwind, a kill, a timeout).
