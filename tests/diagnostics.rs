@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenlet::sync::Event;
-use greenlet::{dump, spawn, stats, Builder, GreenletState};
+use greenlet::{dump, spawn, stats, Builder, Greenlet, GreenletState};
 
 mod common;
 use common::{assert_contains, stderr, waiting_on};
@@ -31,6 +31,15 @@ fn child_panicking_on_deadlock(scenario: &str) -> Output {
     )
 }
 
+/// Spawns a greenlet named `name` that waits on an event nobody sets; the event comes back too
+/// (it must outlive the wait).
+fn stuck(name: &str) -> (Arc<Event>, Greenlet<()>) {
+    let never = Arc::new(Event::new());
+    let n = never.clone();
+    let g = Builder::new().name(name).spawn(move || n.wait()).unwrap();
+    (never, g)
+}
+
 #[test]
 fn scenario() {
     let Ok(scenario) = std::env::var("SCENARIO") else {
@@ -39,22 +48,12 @@ fn scenario() {
     match scenario.as_str() {
         "deadlock_join" => {
             // main joins a greenlet that waits on an event nobody will set.
-            let never = Arc::new(Event::new());
-            let n = never.clone();
-            let g = Builder::new()
-                .name("stuck-waiter")
-                .spawn(move || n.wait())
-                .unwrap();
+            let (never, g) = stuck("stuck-waiter");
             g.join().unwrap();
             drop(never);
         }
         "deadlock_greenlets_only" => {
-            let never = Arc::new(Event::new());
-            let n = never.clone();
-            let _g = Builder::new()
-                .name("lonely")
-                .spawn(move || n.wait())
-                .unwrap();
+            let (_never, _g) = stuck("lonely");
             std::thread::sleep(Duration::from_millis(1500)); // not a call of the crate
             println!("main done");
         }

@@ -5,7 +5,7 @@
 //! at a time (`SERIAL`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use greenlet::sync::Event;
@@ -35,12 +35,19 @@ fn timers_settle_at(n: u64) {
     );
 }
 
+/// Runs the calling test alone among those that count the process's timers (see above), once
+/// the timers of earlier tests are gone; alone until the guard drops.
+fn alone_with_no_timers() -> MutexGuard<'static, ()> {
+    let alone = serial();
+    timers_settle_at(0);
+    alone
+}
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[test]
 fn a_hundred_thousand_cancelled_timeouts_leave_no_timer_behind() {
-    let _serial = serial();
-    timers_settle_at(0);
+    let _alone = alone_with_no_timers();
     const N: usize = 100_000;
     let event = Arc::new(Event::new());
     let (tx, rx) = channel::unbounded::<usize>();
@@ -72,8 +79,7 @@ fn a_hundred_thousand_cancelled_timeouts_leave_no_timer_behind() {
 
 #[test]
 fn with_timeouts_that_do_not_expire_take_their_timers_along() {
-    let _serial = serial();
-    timers_settle_at(0);
+    let _alone = alone_with_no_timers();
     let event = Arc::new(Event::new());
     let handles: Vec<_> = (0..10_000)
         .map(|_| {
@@ -89,8 +95,7 @@ fn with_timeouts_that_do_not_expire_take_their_timers_along() {
 
 #[test]
 fn killed_greenlets_take_their_timers_along() {
-    let _serial = serial();
-    timers_settle_at(0);
+    let _alone = alone_with_no_timers();
     let handles: Vec<_> = (0..1000).map(|_| spawn(|| sleep(HOUR))).collect();
     timers_settle_at(1000);
     for h in &handles {
@@ -104,8 +109,7 @@ fn killed_greenlets_take_their_timers_along() {
 
 #[test]
 fn duration_max_is_no_deadline_and_years_away_is_a_timer() {
-    let _serial = serial();
-    timers_settle_at(0);
+    let _alone = alone_with_no_timers();
     let event = Arc::new(Event::new());
     let e = event.clone();
     let forever = spawn(move || e.wait_timeout(Duration::MAX));
@@ -193,8 +197,7 @@ fn timers_fire_in_deadline_order() {
 
 #[test]
 fn a_million_sleepers_each_wake_once() {
-    let _serial = serial();
-    timers_settle_at(0);
+    let _alone = alone_with_no_timers();
     let n: usize = if cfg!(debug_assertions) {
         100_000
     } else {
