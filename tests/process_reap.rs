@@ -115,22 +115,26 @@ fn output_interrupted_by_with_timeout_kills_and_reaps_before_returning() {
     assert_eq!(g.join().unwrap(), []);
 }
 
-#[test]
-fn killing_a_greenlet_in_status_kills_and_reaps_the_child() {
-    let _s = serial();
-    let pid = kill_the_greenlet_waiting_in(|| Command::new("sleep").arg("60").status());
-    assert!(
-        gone(pid),
-        "the child of an interrupted status() outlived it"
-    );
-    assert_eq!(children(), []);
+/// One `#[test]` a `Command` method that waits for the child it starts: killing the greenlet
+/// waiting in it kills and reaps the child before the join returns.
+macro_rules! killed_in_tests {
+    ($($name:ident: $method:ident;)*) => {$(
+        #[test]
+        fn $name() {
+            let _s = serial();
+            let pid = kill_the_greenlet_waiting_in(|| Command::new("sleep").arg("60").$method());
+            assert!(
+                gone(pid),
+                concat!("the child of an interrupted ", stringify!($method), "() outlived it")
+            );
+            assert_eq!(children(), []);
+        }
+    )*};
 }
 
-#[test]
-fn killing_a_greenlet_in_output_kills_and_reaps_the_child() {
-    let _s = serial();
-    let pid = kill_the_greenlet_waiting_in(|| Command::new("sleep").arg("60").output());
-    assert!(gone(pid));
+killed_in_tests! {
+    killing_a_greenlet_in_status_kills_and_reaps_the_child: status;
+    killing_a_greenlet_in_output_kills_and_reaps_the_child: output;
 }
 
 #[test]

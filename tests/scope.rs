@@ -222,24 +222,41 @@ fn killing_the_caller_before_its_greenlets_start_drops_them_unrun() {
     let _ = ran.load(SeqCst);
 }
 
+/// Runs, under `with_timeout(timeout)`, a scope that spawns `n` greenlets which each hold what
+/// `hold` makes and sleep for an hour, and whose body then sleeps for an hour too if
+/// `body_waits`; returns what `with_timeout` returned.
+fn sleepers_in_a_scope_under<D>(
+    timeout: Duration,
+    n: usize,
+    hold: impl Fn() -> D + Sync,
+    body_waits: bool,
+) -> Result<(), Timeout> {
+    with_timeout(timeout, || {
+        scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    let _held = hold();
+                    sleep(Duration::from_secs(3600));
+                });
+            }
+            if body_waits {
+                sleep(Duration::from_secs(3600));
+            }
+        })
+    })
+}
+
 #[test]
 fn with_timeout_around_scope_kills_and_joins_then_times_out() {
     let unwound = AtomicUsize::new(0);
     for waits_in_body in [false, true] {
         unwound.store(0, SeqCst);
-        let r = with_timeout(Duration::from_millis(20), || {
-            scope(|s| {
-                for _ in 0..3 {
-                    s.spawn(|| {
-                        let _t = Tracked(&unwound);
-                        sleep(Duration::from_secs(3600));
-                    });
-                }
-                if waits_in_body {
-                    sleep(Duration::from_secs(3600));
-                }
-            })
-        });
+        let r = sleepers_in_a_scope_under(
+            Duration::from_millis(20),
+            3,
+            || Tracked(&unwound),
+            waits_in_body,
+        );
         assert_eq!(r, Err(Timeout));
         assert_eq!(unwound.load(SeqCst), 3);
     }
@@ -259,16 +276,7 @@ fn the_cleanup_waits_for_slow_destructors_despite_the_expired_timeout() {
     let done = AtomicUsize::new(0);
     let g = spawn(|| ()); // start the runtime
     g.join().unwrap();
-    let r = with_timeout(Duration::from_millis(10), || {
-        scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    let _slow = SlowDrop(&done);
-                    sleep(Duration::from_secs(3600));
-                });
-            }
-        })
-    });
+    let r = sleepers_in_a_scope_under(Duration::from_millis(10), 2, || SlowDrop(&done), false);
     assert_eq!(r, Err(Timeout));
     assert_eq!(done.load(SeqCst), 2);
 }
