@@ -13,42 +13,56 @@ pub(crate) fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// What one worker counts. Aligned so that neighbours' writes never share its line.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct WorkerCounters {
-    /// Greenlets spawned by greenlets running on this worker.
-    pub(crate) spawned: AtomicU64,
-    /// Greenlets that ended on this worker (returned, panicked, killed while running).
-    pub(crate) finished: AtomicU64,
-    /// Parks of greenlets homed here.
-    pub(crate) parks: AtomicU64,
-    /// Greenlets homed here that are parked right now (parks minus wake-ups).
-    pub(crate) parked: AtomicU64,
-    /// Greenlets not yet started that this worker took from others (and the injector).
-    pub(crate) steals: AtomicU64,
-    /// Started greenlets homed here that are not finished.
-    pub(crate) homed: AtomicU64,
-    /// Length of the run queue at the last scheduling tick.
-    pub(crate) queued: AtomicU64,
+/// Declares a struct of the runtime's counters (and gauges): every field an `AtomicU64` with its
+/// doc, all zero at the start, read by `runtime::stats`. A field is written as its doc and name.
+macro_rules! counters {
+    ($(#[$attr:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident,)* }) => {
+        $(#[$attr])*
+        #[derive(Default)]
+        pub(crate) struct $name {
+            $($(#[$doc])* pub(crate) $field: AtomicU64,)*
+        }
+    };
 }
 
-/// Counters of events that happen off the workers.
-#[derive(Default)]
-pub(crate) struct Global {
-    /// Greenlets spawned from plain threads.
-    pub(crate) spawned: AtomicU64,
-    /// Greenlets that ended without running on a worker (killed before they started, or their
-    /// stack could not be allocated).
-    pub(crate) finished: AtomicU64,
-    /// Registrations made ready by the IO poller.
-    pub(crate) io_wakeups: AtomicU64,
-    /// Stalls the monitor reported (a greenlet holding its worker too long).
-    pub(crate) stalls: AtomicU64,
-    /// Deadlock reports.
-    pub(crate) deadlocks: AtomicU64,
-    /// Extra workers started to compensate for blocked ones, in all.
-    pub(crate) compensations: AtomicU64,
+counters! {
+    /// What one worker counts. Aligned so that neighbours' writes never share its line.
+    #[repr(align(128))]
+    struct WorkerCounters {
+        /// Greenlets spawned by greenlets running on this worker.
+        spawned,
+        /// Greenlets that ended on this worker (returned, panicked, killed while running).
+        finished,
+        /// Parks of greenlets homed here.
+        parks,
+        /// Greenlets homed here that are parked right now (parks minus wake-ups).
+        parked,
+        /// Greenlets not yet started that this worker took from others (and the injector).
+        steals,
+        /// Started greenlets homed here that are not finished.
+        homed,
+        /// Length of the run queue at the last scheduling tick.
+        queued,
+    }
+}
+
+counters! {
+    /// Counters of events that happen off the workers.
+    struct Global {
+        /// Greenlets spawned from plain threads.
+        spawned,
+        /// Greenlets that ended without running on a worker (killed before they started, or their
+        /// stack could not be allocated).
+        finished,
+        /// Registrations made ready by the IO poller.
+        io_wakeups,
+        /// Stalls the monitor reported (a greenlet holding its worker too long).
+        stalls,
+        /// Deadlock reports.
+        deadlocks,
+        /// Extra workers started to compensate for blocked ones, in all.
+        compensations,
+    }
 }
 
 impl Global {

@@ -1,8 +1,9 @@
 //! What the integration tests share: polling for a condition, the worker count, serializing
 //! the tests of one binary, running a scenario of the same test binary in a child process
 //! (for what must be observed from outside: stderr reports, exit codes, aborts), greenlets
-//! waiting on a gate or counting their wake-ups, a drop counter, a peak-occupancy meter, and the checks that every
-//! message came through exactly once and that a stream echoes.
+//! waiting on a gate or counting their wake-ups, a drop counter, a peak-occupancy meter, and
+//! the checks that every message came through exactly once, that a stream echoes and that a
+//! report holds given parts.
 //!
 //! Each test binary includes this with `mod common;` and uses what it needs.
 #![allow(dead_code)]
