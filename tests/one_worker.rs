@@ -134,3 +134,74 @@ impl Drop for Counter {
         self.0.fetch_add(1, SeqCst);
     }
 }
+
+#[test]
+fn a_greenlet_woken_by_its_timer_runs_before_greenlets_spawned_earlier_start() {
+    // Finish what was started before starting more: the woken sleeper holds a stack, the
+    // queued greenlets hold none yet. In FIFO order it would wait until all of them started.
+    const QUEUED: usize = 2000;
+    let started_first = in_a_greenlet(|| {
+        let started = Arc::new(AtomicUsize::new(0));
+        let sleeper = {
+            let started = started.clone();
+            spawn(move || {
+                sleep(Duration::from_millis(2));
+                started.load(SeqCst)
+            })
+        };
+        // The sleeper starts and parks on its timer.
+        greenlet::yield_now();
+        let queued: Vec<_> = (0..QUEUED)
+            .map(|_| {
+                let started = started.clone();
+                spawn(move || {
+                    started.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        // The sleeper's deadline passes while all of them wait to start (this blocks the only
+        // worker on purpose).
+        std::thread::sleep(Duration::from_millis(10));
+        let started_first = sleeper.join().unwrap();
+        greenlet::joinall(queued);
+        started_first
+    });
+    assert!(
+        started_first < QUEUED / 2,
+        "{started_first} of {QUEUED} greenlets spawned before the sleeper's wake-up started first"
+    );
+}
+
+#[test]
+fn greenlets_woken_by_timers_without_end_leave_the_others_a_share_of_the_worker() {
+    // Overload: each sleeper computes longer than it sleeps, so by the time a batch of timer
+    // wake-ups has run, the next is due. Those batches go ahead of the run queue, but not
+    // always: a greenlet that yields at the back must still get its turns.
+    let yields = in_a_greenlet(|| {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sleepers: Vec<_> = (0..200)
+            .map(|_| {
+                let stop = stop.clone();
+                spawn(move || {
+                    while !stop.load(SeqCst) {
+                        sleep(Duration::from_millis(1));
+                        let t0 = std::time::Instant::now();
+                        while t0.elapsed() < Duration::from_micros(100) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                })
+            })
+            .collect();
+        sleep(Duration::from_millis(20));
+        let mut yields = 0;
+        while yields < 50 {
+            greenlet::yield_now();
+            yields += 1;
+        }
+        stop.store(true, SeqCst);
+        greenlet::joinall(sleepers);
+        yields
+    });
+    assert_eq!(yields, 50);
+}
