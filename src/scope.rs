@@ -546,11 +546,10 @@ impl<T> ScopedGreenlet<'_, T> {
 }
 
 impl<T> fmt::Debug for ScopedGreenlet<'_, T> {
+    /// The greenlet's own `Debug`, wrapped: `ScopedGreenlet(Greenlet { id: .., .. })`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopedGreenlet")
-            .field("id", &self.id())
-            .field("name", &self.name())
-            .field("finished", &self.is_finished())
+        f.debug_tuple("ScopedGreenlet")
+            .field(&self.greenlet)
             .finish()
     }
 }

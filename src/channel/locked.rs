@@ -331,22 +331,44 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             drop(watchers);
             return Err((value, Fail::WouldBlock));
         };
-        let mut slot = Some(value);
-        let wake = park_in_then(
-            &self.state,
+        let parked = self.park_with_slot(
             s,
             |s| &mut s.senders,
-            Slot::of(&mut slot),
+            Some(value),
             deadline,
-            move || drop(watchers),
+            || drop(watchers),
         );
-        match (wake, slot.take()) {
+        match parked {
             (Wake::Unparked, None) => Ok(()),
             // Woken with the message still here: every receiver is gone.
             (Wake::Unparked, Some(v)) => Err((v, Fail::Disconnected)),
             (Wake::TimedOut, Some(v)) => Err((v, Fail::Timeout)),
             (Wake::TimedOut, None) => unreachable!("a timed-out sender keeps its message"),
         }
+    }
+
+    /// Parks in `list` (the senders or the receivers) with a message slot on this frame that
+    /// holds `slot` (a sender's message; nothing for a receiver), runs `registered` once the
+    /// waiter is in the list and the lock released, and returns how the park ended with what
+    /// the slot holds then.
+    #[track_caller]
+    fn park_with_slot(
+        &self,
+        s: SpinGuard<'_, State<T, S>>,
+        list: fn(&mut State<T, S>) -> &mut WaitList<Slot<T>>,
+        mut slot: Option<T>,
+        deadline: Option<Instant>,
+        registered: impl FnOnce(),
+    ) -> (Wake, Option<T>) {
+        let wake = park_in_then(
+            &self.state,
+            s,
+            list,
+            Slot::of(&mut slot),
+            deadline,
+            registered,
+        );
+        (wake, slot)
     }
 
     /// Receives a message, waiting as `wait` allows.
@@ -393,16 +415,14 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             Wait::Never if woke_sender.is_some() => None,
             Wait::Never => return Err(Fail::WouldBlock),
         };
-        let mut slot: Option<T> = None;
-        let wake = park_in_then(
-            &self.state,
+        let parked = self.park_with_slot(
             s,
             |s| &mut s.receivers,
-            Slot::of(&mut slot),
+            None,
             deadline,
-            move || drop(woke_sender),
+            || drop(woke_sender),
         );
-        match (wake, slot.take()) {
+        match parked {
             (Wake::Unparked, Some(v)) => Ok(v),
             // Woken with nothing: every sender is gone.
             (Wake::Unparked, None) => Err(Fail::Disconnected),
