@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use greenlet::net::{StreamServer, TcpListener, TcpStream};
+use greenlet::net::{StreamServer, TcpStream};
 
 mod common;
 use common::{serve_pipelined, Step};
@@ -84,10 +84,8 @@ fn serve(conn: TcpStream, _peer: SocketAddr) {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let listener = TcpListener::bind(&addr)?;
-    println!("http_hello listening on http://{}/", listener.local_addr()?);
+    let listener = common::listen("127.0.0.1:8080", |a| {
+        format!("http_hello listening on http://{a}/")
+    })?;
     StreamServer::new(listener, serve).serve_forever()
 }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use greenlet::net::{StreamServer, TcpListener, TcpStream};
+use greenlet::net::{StreamServer, TcpStream};
 
 mod common;
 use common::{serve_pipelined, Step};
@@ -363,11 +363,9 @@ fn serve(db: &Db, conn: TcpStream) {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:6379".into());
-    let listener = TcpListener::bind(&addr)?;
-    println!("redis_server listening on {}", listener.local_addr()?);
+    let listener = common::listen("127.0.0.1:6379", |a| {
+        format!("redis_server listening on {a}")
+    })?;
     let db = Arc::new(Db::new());
     StreamServer::new(listener, move |conn: TcpStream, _peer: SocketAddr| {
         serve(&db, conn)

@@ -1,14 +1,29 @@
 //! What the server examples share: the connection loop of a request-response protocol whose
 //! clients may pipeline, that is send several requests without waiting for the answers
 //! (`http_hello`, `redis_server`: all the requests a read brought are answered with one write),
-//! and reading the path of a plain HTTP request (`downloads`, `graceful_shutdown`).
+//! reading the path of a plain HTTP request (`downloads`, `graceful_shutdown`), and binding the
+//! address given on the command line.
 //!
 //! Each of those examples includes this with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 
-use greenlet::net::TcpStream;
+use std::net::SocketAddr;
+
+use greenlet::net::{TcpListener, TcpStream};
+
+/// Binds the address given as the program's first argument, or `default`, and prints what
+/// `announce` makes of the address it got (port 0 picks a free one).
+pub fn listen(
+    default: &str,
+    announce: impl Fn(SocketAddr) -> String,
+) -> std::io::Result<TcpListener> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| default.into());
+    let listener = TcpListener::bind(&addr)?;
+    println!("{}", announce(listener.local_addr()?));
+    Ok(listener)
+}
 
 /// What the protocol made of the bytes at the front of the buffer.
 pub enum Step {
