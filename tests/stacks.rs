@@ -151,6 +151,55 @@ fn stack_sizes_out_of_range_are_errors_not_panics() {
     }
 }
 
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_stacks_of_a_released_burst_give_their_memory_back() {
+    if std::env::var("STACKS_CHILD").is_ok() {
+        return;
+    }
+    // In a child process, where no other test's greenlets blur the resident memory.
+    let out = child_tests_pass(&["give_back_child"], &[("STACKS_CHILD", "give_back")]);
+    assert!(out.contains("give-back child: "), "{out}");
+}
+
+#[test]
+fn give_back_child() {
+    if std::env::var("STACKS_CHILD").as_deref() != Ok("give_back") {
+        return;
+    }
+    const N: usize = 100_000;
+    let before = rss_kb();
+    let (event, handles) = spawn_parked(N);
+    let parked = rss_kb();
+    assert!(
+        parked > before + 200_000,
+        "{before} -> {parked} kB for {N} stacks"
+    );
+    release(&event, handles);
+    // The excess over what the pool keeps goes back at once, the rest with idle workers'
+    // trims (two intervals of a second): wait for most of it.
+    let t0 = Instant::now();
+    let mut now = rss_kb();
+    while now > before + (parked - before) / 4 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+        now = rss_kb();
+    }
+    println!("give-back child: {before} -> {parked} -> {now} kB");
+    assert!(
+        now <= before + (parked - before) / 4,
+        "resident memory {before} kB before {N} parked greenlets, {parked} kB with them, {now} kB \
+         20 s after they ended"
+    );
+}
+
 fn in_mprotect_child() -> bool {
     std::env::var("STACKS_CHILD").as_deref() == Ok("mprotect")
 }
