@@ -132,7 +132,7 @@ impl Signal {
         let parker = park::prepare_for(&"block_on");
         let unparker = parker.unparker();
         let stale = self.parked.lock().replace(unparker);
-        let _registered = Registered(self);
+        let _clear = ClearOnDrop(self);
         drop(stale);
         // Re-read after registering: a wake that came before the registration set the flag.
         if self.notified.load(SeqCst) {
@@ -144,9 +144,9 @@ impl Signal {
 
 /// Takes the unparker out of the slot when the wait ends, however it ends (a kill or a
 /// timeout unwinds through here).
-struct Registered<'a>(&'a Signal);
+struct ClearOnDrop<'a>(&'a Signal);
 
-impl Drop for Registered<'_> {
+impl Drop for ClearOnDrop<'_> {
     fn drop(&mut self) {
         let unparker = self.0.parked.lock().take();
         drop(unparker);

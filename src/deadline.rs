@@ -18,6 +18,15 @@ pub(crate) fn after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
+/// The outcome of a wait that had no deadline. Every blocking call with a `_timeout` twin is
+/// that twin's wait with no deadline, which ends only with its outcome: `None` here would be a
+/// bug of the primitive, reported at the caller's line.
+#[inline]
+#[track_caller]
+pub(crate) fn untimed<T>(outcome: Option<T>) -> T {
+    outcome.expect("a wait without a deadline ends with its outcome")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -585,8 +585,7 @@ impl<'a> Select<'a> {
     /// ```
     #[track_caller]
     pub fn select(&mut self) -> SelectedOperation<'a> {
-        self.select_inner(Until::Deadline(None))
-            .expect("a select without a deadline returns an operation")
+        crate::deadline::untimed(self.select_inner(Until::Deadline(None)))
     }
 
     /// Waits at most `timeout` for an operation to be ready.
@@ -655,8 +654,7 @@ impl<'a> Select<'a> {
     /// ```
     #[track_caller]
     pub fn ready(&mut self) -> usize {
-        self.ready_inner(Until::Deadline(None))
-            .expect("a select without a deadline returns an operation")
+        crate::deadline::untimed(self.ready_inner(Until::Deadline(None)))
     }
 
     /// Waits at most `timeout` for an operation to be ready; returns its index.

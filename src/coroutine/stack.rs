@@ -349,25 +349,9 @@ unsafe fn drop_pages(ranges: &[(usize, usize)]) {
         let (batch, next) = rest.split_at(n);
         rest = next;
         if n > 1 && bytes <= MAX_BATCH_BYTES && BATCH_GIVE_BACK.load(Ordering::Relaxed) {
-            let iov: Vec<libc::iovec> = batch
-                .iter()
-                .map(|&(start, len)| libc::iovec {
-                    iov_base: start as *mut libc::c_void,
-                    iov_len: len,
-                })
-                .collect();
             // SAFETY: the caller vouches that nothing lives in the ranges; the call only drops
             // pages of this process's own memory.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_process_madvise,
-                    PIDFD_SELF_THREAD,
-                    iov.as_ptr(),
-                    iov.len(),
-                    libc::MADV_DONTNEED,
-                    0,
-                )
-            };
+            let r = unsafe { advise_self(batch.iter().copied(), libc::MADV_DONTNEED) };
             if r == bytes as libc::c_long {
                 continue;
             }
@@ -634,6 +618,36 @@ fn map_chunk(size: usize) -> io::Result<Vec<usize>> {
 /// `process_madvise` target meaning "the calling thread's process" (Linux 6.15+; unlike a
 /// pidfd from `pidfd_open`, it stays right in a forked child).
 const PIDFD_SELF_THREAD: libc::c_int = -10_000;
+/// `process_madvise(PIDFD_SELF_THREAD, ranges, advice)`: one call for all the `(start, length)`
+/// ranges; the bytes advised, or -1 with `errno` set.
+///
+/// # Safety
+/// `advice` must be harmless to whatever lives in the ranges (nothing, for advice that drops
+/// pages).
+unsafe fn advise_self(
+    ranges: impl Iterator<Item = (usize, usize)>,
+    advice: libc::c_int,
+) -> libc::c_long {
+    let iov: Vec<libc::iovec> = ranges
+        .map(|(start, len)| libc::iovec {
+            iov_base: start as *mut libc::c_void,
+            iov_len: len,
+        })
+        .collect();
+    // SAFETY: the kernel reads `iov.len()` entries from `iov`, which outlives the call; what
+    // the advice does to the ranges is the caller's contract.
+    unsafe {
+        libc::syscall(
+            libc::SYS_process_madvise,
+            PIDFD_SELF_THREAD,
+            iov.as_ptr(),
+            iov.len(),
+            advice,
+            0,
+        )
+    }
+}
+
 /// Whether `process_madvise(PIDFD_SELF_THREAD, .., MADV_GUARD_INSTALL)` works here.
 static BATCH_GUARDS: AtomicBool = AtomicBool::new(true);
 
@@ -643,24 +657,10 @@ static BATCH_GUARDS: AtomicBool = AtomicBool::new(true);
 /// from about 4.8 to 3.9 us of CPU on the development VM (Linux 6.18).
 fn install_guards(base: usize, slot: usize, count: usize) -> io::Result<()> {
     if guard_mode() != GUARD_MPROTECT && BATCH_GUARDS.load(Ordering::Relaxed) {
-        let iov: Vec<libc::iovec> = (0..count)
-            .map(|i| libc::iovec {
-                iov_base: (base + i * slot) as *mut libc::c_void,
-                iov_len: GUARD,
-            })
-            .collect();
+        let guards = (0..count).map(|i| (base + i * slot, GUARD));
         // SAFETY: every range is the first page of a slot of the chunk just mapped (nothing
         // lives there); the call only installs guard markers in this process's own memory.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_process_madvise,
-                PIDFD_SELF_THREAD,
-                iov.as_ptr(),
-                iov.len(),
-                MADV_GUARD_INSTALL,
-                0,
-            )
-        };
+        let r = unsafe { advise_self(guards, MADV_GUARD_INSTALL) };
         if r == (count * GUARD) as libc::c_long {
             GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
             return Ok(());

@@ -98,8 +98,7 @@ impl<T: Clone> AsyncResult<T> {
     /// ```
     #[track_caller]
     pub fn get(&self) -> T {
-        self.get_until(None)
-            .expect("waiting without a deadline ends with a value")
+        crate::deadline::untimed(self.get_until(None))
     }
 
     /// Waits at most `timeout` for the value. (The timeout bounds the wait for the value to be

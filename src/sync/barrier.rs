@@ -97,8 +97,7 @@ impl Barrier {
     /// ```
     #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
-        self.wait_until(None)
-            .expect("waiting without a deadline ends with the round")
+        crate::deadline::untimed(self.wait_until(None))
     }
 
     /// Like [`wait`](Barrier::wait) for at most `timeout`; `None` if the round did not fill in

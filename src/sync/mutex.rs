@@ -115,8 +115,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.lock_until(None)
-            .expect("waiting without a deadline ends locked")
+        crate::deadline::untimed(self.lock_until(None))
     }
 
     /// Locks if that needs no waiting.

@@ -91,8 +91,7 @@ impl Semaphore {
     /// ```
     #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        self.acquire_until(None)
-            .expect("waiting without a deadline ends with a permit")
+        crate::deadline::untimed(self.acquire_until(None))
     }
 
     /// Takes a permit if one is free now.
@@ -178,8 +177,7 @@ impl Semaphore {
     /// ```
     #[track_caller]
     pub fn acquire_owned(self: &Arc<Self>) -> OwnedSemaphorePermit {
-        self.acquire_owned_until(None)
-            .expect("waiting without a deadline ends with a permit")
+        crate::deadline::untimed(self.acquire_owned_until(None))
     }
 
     /// Takes an owned permit if one is free now (see [`acquire_owned`](Semaphore::acquire_owned)).
