@@ -586,6 +586,9 @@ impl WorkerCtx {
         let ahead = &self.ahead;
         if ahead.left.get() != 0
             || self.tick.get().wrapping_sub(ahead.done_at.get()) < ahead.gap.get()
+            // A `spawn_later` whose delay passed queued a marker, which stands for the oldest
+            // greenlet of the stealable queue, not for this one: such a batch keeps FIFO order.
+            || runq.range(queued..).any(Option::is_none)
         {
             return;
         }
