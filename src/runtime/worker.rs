@@ -47,6 +47,11 @@ const EXPIRED_KEEP: usize = 4096;
 const GLOBAL_INTERVAL: u32 = 61;
 /// At most this many run-next hand-offs in a row before the run queue gets a turn.
 const MAX_STREAK: u32 = 16;
+/// Timer wake-ups that may go ahead of the run queue per greenlet popped from the rest of it
+/// (see `WorkerCtx::move_ahead`): under overload the rest keeps about a fifth of the worker.
+const AHEAD_PER_POP: u32 = 4;
+/// The most credit for going ahead that a worker saves up while its timers are quiet.
+const AHEAD_BURST: u32 = 4096;
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
 /// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
@@ -86,14 +91,38 @@ pub(crate) struct WorkerCtx {
 }
 
 /// The fairness state of `WorkerCtx::move_ahead`.
-#[derive(Default)]
 struct Ahead {
     /// Entries at the front of the run queue that were moved ahead and not yet popped.
     left: Cell<u32>,
-    /// The tick at which the last moved batch was all popped.
-    done_at: Cell<u32>,
-    /// Ticks that must pass after that before another batch may go ahead.
-    gap: Cell<u32>,
+    /// How many more may go ahead: earned by pops from the rest of the run queue
+    /// ([`AHEAD_PER_POP`] each), at most [`AHEAD_BURST`].
+    credit: Cell<u32>,
+    /// A batch on its way to the front (kept to reuse its allocation).
+    batch: RefCell<Vec<Option<TaskRef>>>,
+}
+
+impl Ahead {
+    fn new() -> Ahead {
+        Ahead {
+            left: Cell::new(0),
+            credit: Cell::new(AHEAD_BURST),
+            batch: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Accounts for one entry popped from the front of the run queue.
+    #[inline(always)]
+    fn popped(&self) {
+        let left = self.left.get();
+        if left != 0 {
+            self.left.set(left - 1);
+        } else {
+            let credit = self.credit.get();
+            if credit < AHEAD_BURST {
+                self.credit.set((credit + AHEAD_PER_POP).min(AHEAD_BURST));
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -129,7 +158,7 @@ pub(super) fn run(rt: &'static Runtime, index: usize, local: Worker<TaskRef>) {
         tick: Cell::new(0),
         streak: Cell::new(0),
         expired: Cell::new(Vec::new()),
-        ahead: Ahead::default(),
+        ahead: Ahead::new(),
     };
     WORKER.with(|w| w.set(&ctx));
     loop {
@@ -248,12 +277,8 @@ impl WorkerCtx {
     fn pop_own(&self) -> Option<TaskRef> {
         loop {
             let next = self.runq.borrow_mut().pop_front();
-            let left = self.ahead.left.get();
-            if left != 0 && next.is_some() {
-                self.ahead.left.set(left - 1);
-                if left == 1 {
-                    self.ahead.done_at.set(self.tick.get());
-                }
+            if next.is_some() {
+                self.ahead.popped();
             }
             match next {
                 Some(Some(t)) => return Some(t),
@@ -558,13 +583,19 @@ impl WorkerCtx {
             return 0;
         }
         let queued = self.runq.borrow().len();
+        if self.ahead.credit.get() == 0 && queued > self.ahead.left.get() as usize {
+            // Timer wake-ups have used up their turns ahead of the rest of the run queue:
+            // fire again once the rest has run a little (see `move_ahead`).
+            return 0;
+        }
         let fired = self.fire_wheel(self.index, now, false);
         self.move_ahead(queued);
         fired
     }
 
     /// Moves the greenlets that a firing of this worker's timers queued (the run queue's
-    /// entries past `queued`) ahead of the rest of the run queue, in the order they fired.
+    /// entries past `queued`) ahead of the rest of the run queue: behind those moved ahead
+    /// before and not yet run, in the order they fired.
     ///
     /// Each of them was started and has waited for its deadline; the rest of the queue may
     /// hold greenlets not yet started. Running the woken ones first finishes what was started
@@ -573,29 +604,38 @@ impl WorkerCtx {
     /// It breaks no promise of `yield_now`: every greenlet runnable before a yield still runs
     /// before the yielder, since the moved ones only go ahead of it.
     ///
-    /// Fairness: a batch goes ahead only once the previous one has run and then a quarter as
-    /// many ticks again have passed, so the rest of the queue keeps a share of the worker while
-    /// timers fire non-stop (a tick runs one greenlet, and at most `MAX_STREAK` run-next
-    /// hand-offs come in a row); otherwise the batch stays at the back, in FIFO order.
+    /// Fairness: going ahead spends credit, which pops from the rest of the queue earn
+    /// ([`AHEAD_PER_POP`] each, up to [`AHEAD_BURST`]). A batch always goes ahead whole (a
+    /// wake-up left at the back would wait behind every greenlet queued before it, holding its
+    /// stack all that time), but once the credit is spent the worker fires its timers again
+    /// only after the rest has run: while timers fire non-stop the rest keeps about one pop in
+    /// five, and the timers are late rather than the rest starved.
     fn move_ahead(&self, queued: usize) {
+        let ahead = &self.ahead;
         let mut runq = self.runq.borrow_mut();
         let woken = runq.len().saturating_sub(queued);
-        if woken == 0 || queued == 0 {
+        let left = ahead.left.get() as usize;
+        // Nothing to overtake (only moved entries before the batch), nothing woken, or a
+        // `spawn_later` whose delay passed queued a marker, which stands for the oldest
+        // greenlet of the stealable queue, not for this one: FIFO order then.
+        if queued <= left || woken == 0 || runq.range(queued..).any(Option::is_none) {
             return;
         }
-        let ahead = &self.ahead;
-        if ahead.left.get() != 0
-            || self.tick.get().wrapping_sub(ahead.done_at.get()) < ahead.gap.get()
-            // A `spawn_later` whose delay passed queued a marker, which stands for the oldest
-            // greenlet of the stealable queue, not for this one: such a batch keeps FIFO order.
-            || runq.range(queued..).any(Option::is_none)
-        {
-            return;
+        let mut batch = ahead.batch.borrow_mut();
+        batch.extend(runq.drain(queued..));
+        // [moved before | rest] + batch -> [moved before | batch | rest]
+        runq.rotate_left(left);
+        for t in batch.drain(..).rev() {
+            runq.push_front(t);
         }
-        let woken32 = u32::try_from(woken).unwrap_or(u32::MAX);
-        ahead.left.set(woken32);
-        ahead.gap.set(woken32 / 4);
-        runq.rotate_right(woken);
+        runq.rotate_right(left);
+        ahead
+            .left
+            .set(u32::try_from(left + woken).unwrap_or(u32::MAX));
+        let credit = ahead.credit.get();
+        ahead
+            .credit
+            .set(credit.saturating_sub(u32::try_from(woken).unwrap_or(u32::MAX)));
     }
 
     /// Fires due timers that other (busy) workers have not reached: their greenlets are queued
