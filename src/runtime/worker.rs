@@ -617,7 +617,10 @@ impl WorkerCtx {
         let left = ahead.left.get() as usize;
         // Nothing to overtake (only moved entries before the batch), nothing woken, or a
         // `spawn_later` whose delay passed queued a marker, which stands for the oldest
-        // greenlet of the stealable queue, not for this one: FIFO order then.
+        // greenlet of the stealable queue, not for this one: FIFO order then. A batch left in
+        // place is not counted in `left` and spends no credit (it overtook nobody); popping it
+        // earns credit like the rest of the queue, which at most lets later batches overtake
+        // as many greenlets as it held.
         if queued <= left || woken == 0 || runq.range(queued..).any(Option::is_none) {
             return;
         }
