@@ -163,7 +163,7 @@ impl<T> Greenlet<T> {
     /// assert_eq!(greenlet::spawn(|| ()).name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.task.header.name.as_deref()
+        self.task.header.name()
     }
 
     /// The task behind the handle (for `pool`).

@@ -141,6 +141,16 @@ fn class_index(size: usize) -> usize {
     (size.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros()) as usize
 }
 
+/// A class size in one byte (its index), for the task header.
+pub(crate) fn class_id(size: usize) -> u8 {
+    class_index(size) as u8
+}
+
+/// The class size that [`class_id`] gave `id` for.
+pub(crate) fn class_of_id(id: u8) -> usize {
+    MIN_STACK_SIZE << id
+}
+
 /// Checks a stack size given by a user, before any greenlet depends on it; returns its class
 /// size.
 pub(crate) fn validate(size: usize) -> io::Result<usize> {

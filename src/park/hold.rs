@@ -25,18 +25,17 @@ pub(crate) struct HoldTimeouts {
 impl HoldTimeouts {
     pub(crate) fn new() -> HoldTimeouts {
         let context = Context::current();
-        let held = mem::take(context.cell().frames());
+        let held = context.cell().frames().take();
         HoldTimeouts { context, held }
     }
 }
 
 impl Drop for HoldTimeouts {
     fn drop(&mut self) {
-        let frames = self.context.cell().frames();
-        // Frames pushed while held nest inside this guard, so they are gone again by now; keep
-        // the outer ones first anyway.
-        let inner = mem::replace(frames, mem::take(&mut self.held));
-        frames.extend(inner);
+        // Frames pushed while held nest inside this guard, so they are gone again by now; the
+        // outer ones go first anyway.
+        let held = mem::take(&mut self.held);
+        self.context.cell().frames().restore(held);
     }
 }
 

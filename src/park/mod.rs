@@ -40,6 +40,7 @@
 //! [`with_timeout`]: crate::with_timeout
 
 mod backoff;
+mod frames;
 mod hold;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -50,12 +51,13 @@ mod token;
 mod waitlist;
 mod waitqueue;
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::panic::resume_unwind;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::frames::{Frame, Frames};
 use self::token::{AtomicToken, Status, Token};
 use crate::coroutine::{self, Suspend};
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
@@ -111,19 +113,12 @@ pub(crate) struct ParkCell {
     kill: AtomicU8,
     token: AtomicToken,
     /// `with_timeout` frames, innermost last. Only the owning context touches them.
-    frames: UnsafeCell<Vec<Frame>>,
-    next_frame: Cell<u64>,
+    frames: UnsafeCell<Frames>,
     /// Where and since when the context waits (for dumps and reports).
     pub(crate) site: Site,
 }
 
-#[derive(Clone, Copy)]
-struct Frame {
-    id: u64,
-    deadline: Instant,
-}
-
-// SAFETY: `token`, `kill` and `site` are atomics. `frames` and `next_frame` are read and
+// SAFETY: `token`, `kill` and `site` are atomics. `frames` is read and
 // written only by the context that owns the cell (the greenlet itself, on whichever worker runs
 // it, or the thread itself), never concurrently: the greenlet runs on one worker at a time and
 // the hand-off between workers is Release/Acquire through the run queues.
@@ -134,14 +129,13 @@ impl ParkCell {
         ParkCell {
             token: AtomicToken::new(Token::IDLE),
             kill: AtomicU8::new(KILL_NONE),
-            frames: UnsafeCell::new(Vec::new()),
-            next_frame: Cell::new(0),
+            frames: UnsafeCell::new(Frames::new()),
             site: Site::new(),
         }
     }
 
     #[allow(clippy::mut_from_ref)]
-    fn frames(&self) -> &mut Vec<Frame> {
+    fn frames(&self) -> &mut Frames {
         // SAFETY: owner-only, see the Sync impl; callers never hold two of these at once.
         unsafe { &mut *self.frames.get() }
     }
@@ -770,9 +764,7 @@ impl TimeoutFrame {
     pub(crate) fn push(deadline: Instant) -> TimeoutFrame {
         let context = Context::current();
         let cell = context.cell();
-        let id = cell.next_frame.get();
-        cell.next_frame.set(id + 1);
-        cell.frames().push(Frame { id, deadline });
+        let id = cell.frames().push(deadline);
         TimeoutFrame { context, id }
     }
 
@@ -784,9 +776,6 @@ impl TimeoutFrame {
 
 impl Drop for TimeoutFrame {
     fn drop(&mut self) {
-        let frames = self.context.cell().frames();
-        if let Some(pos) = frames.iter().rposition(|f| f.id == self.id) {
-            frames.remove(pos);
-        }
+        self.context.cell().frames().remove(self.id);
     }
 }

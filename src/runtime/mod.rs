@@ -648,7 +648,7 @@ pub(crate) fn snapshot() -> Vec<crate::GreenletInfo> {
         let wait = (state == GreenletState::Parked).then(|| (site.what(), site.at()));
         out.push(crate::GreenletInfo::new(
             h.id,
-            h.name.as_deref().map(str::to_owned),
+            h.name().map(str::to_owned),
             state,
             h.spawned_at,
             wait,

@@ -246,11 +246,7 @@ fn describe(key: u64, id: u64) -> String {
     REGISTRY
         .with(Key::from_bits(key), id, |task| {
             let h = &task.header;
-            let name = h
-                .name
-                .as_deref()
-                .map(|n| format!("'{n}' "))
-                .unwrap_or_default();
+            let name = h.name().map(|n| format!("'{n}' ")).unwrap_or_default();
             format!("greenlet {name}(id {id}, spawned at {})", h.spawned_at)
         })
         .unwrap_or_else(|| format!("greenlet {id}"))

@@ -43,7 +43,7 @@ use std::time::Instant;
 use std::ptr::NonNull;
 
 use super::registry::{Key, REGISTRY};
-use crate::coroutine::Coroutine;
+use crate::coroutine::{stack, Coroutine};
 use crate::local::LocalMap;
 use crate::park::{KillUnwind, ParkCell, WaitQueue};
 use crate::JoinError;
@@ -80,14 +80,17 @@ pub(crate) struct Header {
     pub(crate) life: AtomicU8,
     /// Who drops the result: `STORED` and `DETACHED` bits (see the module docs).
     result: AtomicU8,
+    /// The size class of its stack (`stack::class_id`): one byte where a size took eight.
+    stack_class: u8,
     /// The worker this greenlet runs on once started ([`NO_HOME`] before).
     home: AtomicU32,
     coroutine: UnsafeCell<Option<Coroutine>>,
     pub(crate) park: ParkCell,
     pub(crate) joiners: WaitQueue,
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
-    pub(crate) stack_size: usize,
+    /// Boxed twice so that unnamed greenlets (most) pay one word for it, not two.
+    #[allow(clippy::redundant_allocation)]
+    name: Option<Box<Box<str>>>,
     /// Where the greenlet was spawned (for dumps and reports).
     pub(crate) spawned_at: &'static Location<'static>,
     /// Its key in the registry of live tasks (see [`super::registry`]), as bits.
@@ -119,11 +122,21 @@ impl Header {
             park: ParkCell::new(),
             joiners: WaitQueue::waiting_on(&"join"),
             id,
-            name,
-            stack_size,
+            name: name.map(Box::new),
+            stack_class: stack::class_id(stack_size),
             coroutine: UnsafeCell::new(None),
             locals: UnsafeCell::new(None),
         }
+    }
+
+    /// The greenlet's name, if it was given one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref().map(|n| &**n)
+    }
+
+    /// The size of its stack (a class size).
+    pub(crate) fn stack_size(&self) -> usize {
+        stack::class_of_id(self.stack_class)
     }
 
     /// The greenlet's `Local` values.
@@ -334,5 +347,31 @@ fn panic_to_error(payload: Box<dyn Any + Send>) -> JoinError {
         JoinError::Killed
     } else {
         JoinError::Panicked(crate::PanicPayload::new(payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every task carries a header: what it costs is memory per greenlet, parked or queued
+    /// (`benches/workloads park` reports it). Grows only with a reason.
+    #[test]
+    fn the_header_stays_small() {
+        let size = std::mem::size_of::<Header>();
+        assert!(size <= 216, "Header is {size} bytes");
+    }
+
+    #[test]
+    fn a_header_keeps_its_stack_size_and_name() {
+        for size in [stack::MIN_STACK_SIZE, 256 << 10, stack::MAX_STACK_SIZE] {
+            let h = Header::new(1, Some("n".into()), size, Location::caller());
+            assert_eq!(h.stack_size(), size);
+            assert_eq!(h.name(), Some("n"));
+        }
+        assert_eq!(
+            Header::new(2, None, 1 << 20, Location::caller()).name(),
+            None
+        );
     }
 }

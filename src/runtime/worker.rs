@@ -794,7 +794,7 @@ impl WorkerCtx {
     /// home; false if it could not start.
     fn start(&self, task: &TaskRef) -> bool {
         let h = &task.header;
-        let stack = match stack::alloc(h.stack_size, &mut self.stacks.borrow_mut()) {
+        let stack = match stack::alloc(h.stack_size(), &mut self.stacks.borrow_mut()) {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("greenlet {}: could not allocate its stack: {e}", h.id);
@@ -809,7 +809,7 @@ impl WorkerCtx {
         h.set_home(self.index);
         bump(&self.counters().homed, 1);
         let ptr: *const Task = Arc::as_ptr(task);
-        let coroutine = Coroutine::new(stack, h.id, h.name.as_deref(), move || {
+        let coroutine = Coroutine::new(stack, h.id, h.name(), move || {
             // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
             // coroutine holds an Arc of the task meanwhile.
             let task = unsafe { &*ptr };
