@@ -199,7 +199,7 @@ impl<T> crate::wait::Sealed for Greenlet<T> {
         self.is_finished()
     }
     fn waiters(&self) -> crate::wait::Waiters<'_> {
-        crate::wait::waiters(&self.task.header.joiners)
+        crate::wait::waiters(self.task.header.joiners())
     }
 }
 

@@ -5,12 +5,13 @@
 //! [`WaitQueue::notify_all`]. Either the waiter's re-check sees the new state, or the notifier sees
 //! the registration (SeqCst fences on both sides): no wake-up is lost.
 
+use std::ptr;
 use std::time::Instant;
 
 use super::spinlock::SpinLock;
 use super::waitlist::WaitList;
 use super::{prepare_for, Unparker, Wake};
-use crate::loom::sync::atomic::{fence, Ordering::SeqCst};
+use crate::loom::sync::atomic::{fence, AtomicPtr, Ordering::Relaxed, Ordering::SeqCst};
 use crate::loom::ConstAtomicBool;
 
 pub(crate) struct WaitQueue {
@@ -150,6 +151,82 @@ impl WaitQueue {
     }
 }
 
+/// A [`WaitQueue`] made on first use: one word until somebody waits.
+///
+/// For queues that most owners never wait on, and that every one of many objects carries: a
+/// task's joiners (a greenlet that nobody joins before it ends, or that is joined after it ended,
+/// never needs its queue). The queue is boxed by the first waiter (a lost race frees its box) and
+/// lives as long as the `LazyWaitQueue`.
+///
+/// The notifier's side needs no queue: [`notify_all`](LazyWaitQueue::notify_all) issues the
+/// SeqCst fence first and then looks for the queue. A waiter installs the queue before it
+/// registers and re-checks (the fence in `wait_until`), so either the notifier's look comes after
+/// that fence in the SeqCst order and finds the queue and its waiter, or the waiter's re-check
+/// comes after the notifier's fence and sees the changed state.
+pub(crate) struct LazyWaitQueue {
+    queue: AtomicPtr<WaitQueue>,
+}
+
+impl LazyWaitQueue {
+    pub(crate) fn new() -> LazyWaitQueue {
+        LazyWaitQueue {
+            queue: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The queue, made now if nobody has waited yet. `what` labels its waiters in
+    /// [`dump`](crate::dump) (kept by the queue, not here: a word less in every owner); every
+    /// call on one `LazyWaitQueue` passes the same label.
+    pub(crate) fn get(&self, what: &'static &'static str) -> &WaitQueue {
+        let mut queue = self.queue.load(SeqCst);
+        if queue.is_null() {
+            let new = Box::into_raw(Box::new(WaitQueue::waiting_on(what)));
+            // Under loom the queue's atomics are made here, before it is published.
+            #[cfg(all(test, loom))]
+            // SAFETY: made just above, not shared yet.
+            unsafe { &*new }.loom_init();
+            queue = match self
+                .queue
+                .compare_exchange(ptr::null_mut(), new, SeqCst, SeqCst)
+            {
+                Ok(_) => new,
+                Err(winner) => {
+                    // SAFETY: `new` was made above and never shared: the exchange failed.
+                    drop(unsafe { Box::from_raw(new) });
+                    winner
+                }
+            };
+        }
+        // SAFETY: a non-null pointer came from `Box::into_raw` above (here or in another
+        // thread, published by the SeqCst exchange) and is freed only by `drop`, which has
+        // `&mut self`: it outlives this borrow of `self`.
+        unsafe { &*queue }
+    }
+
+    /// Wakes every waiter; returns how many were still parked. The caller changed the state
+    /// the waiters check before calling.
+    pub(crate) fn notify_all(&self) -> usize {
+        fence(SeqCst);
+        let queue = self.queue.load(SeqCst);
+        if queue.is_null() {
+            return 0;
+        }
+        // SAFETY: as in `get`.
+        unsafe { &*queue }.notify_all()
+    }
+}
+
+impl Drop for LazyWaitQueue {
+    fn drop(&mut self) {
+        // `&mut self`: no other thread can race this load (a plain load, for loom's sake).
+        let queue = self.queue.load(Relaxed);
+        if !queue.is_null() {
+            // SAFETY: made by `Box::into_raw` in `get`; `&mut self` means no borrow of it is left.
+            drop(unsafe { Box::from_raw(queue) });
+        }
+    }
+}
+
 /// A queued waiter; dropping it takes the waiter out of the queue if it is still there.
 pub(crate) struct Registration<'a> {
     queue: &'a WaitQueue,
@@ -197,6 +274,38 @@ mod loom_tests {
                 })
             };
             assert!(queue.wait_until(None, || flag.load(SeqCst)));
+            notifier.join().unwrap();
+        });
+    }
+
+    /// A lazily made queue: two waiters race to make it while a notifier sets the flag and
+    /// calls `notify_all`, which finds no queue, one, or one with waiters. Every waiter returns
+    /// (a lost wake-up leaves one parked: loom reports a deadlock), and the loser of the race
+    /// frees its queue (loom checks for leaks). The waiters are spawned threads: a waiter that
+    /// returns on its re-check may still get the unpark its notifier claimed (harmless with std,
+    /// whose next park returns early), which loom would deliver into a later `join`.
+    #[test]
+    fn loom_lazy_waitqueue_made_by_racing_waiters() {
+        loom::model(|| {
+            let lazy = Arc::new(super::LazyWaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (lazy, flag) = (lazy.clone(), flag.clone());
+                thread::spawn(move || lazy.get(&"loom").wait_until(None, || flag.load(SeqCst)))
+            };
+            let waiter2 = {
+                let (lazy, flag) = (lazy.clone(), flag.clone());
+                thread::spawn(move || lazy.get(&"loom").wait_until(None, || flag.load(SeqCst)))
+            };
+            let notifier = {
+                let (lazy, flag) = (lazy.clone(), flag.clone());
+                thread::spawn(move || {
+                    flag.store(true, SeqCst);
+                    lazy.notify_all();
+                })
+            };
+            assert!(waiter.join().unwrap());
+            assert!(waiter2.join().unwrap());
             notifier.join().unwrap();
         });
     }
