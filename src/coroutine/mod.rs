@@ -11,7 +11,7 @@ pub(crate) mod overflow;
 pub(crate) mod stack;
 
 use std::cell::Cell;
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use corosensei::{CoroutineResult, Yielder};
 
@@ -42,16 +42,29 @@ thread_local! {
     static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
 }
 
-/// A greenlet body with its stack.
-pub(crate) struct Coroutine {
-    inner: corosensei::Coroutine<(), Suspend, (), Stack>,
-    /// Lives in the reserved top bytes of the coroutine's own stack (a page that is touched
-    /// anyway), which keeps it out of the task's heap allocation.
-    running: *const Running,
+/// The corosensei coroutine of a greenlet: its stack and its saved stack pointer.
+type Inner = corosensei::Coroutine<(), Suspend, (), Stack>;
+
+/// What lives in the reserved top bytes of a coroutine's own stack: a page that the coroutine
+/// touches anyway, so none of it costs the task's heap allocation any bytes (and resuming reads
+/// the saved stack pointer from the page it is about to use).
+struct Record {
+    running: Running,
+    inner: Inner,
 }
 
-const _: () = assert!(std::mem::size_of::<Running>() <= stack::RESERVED);
-const _: () = assert!(std::mem::align_of::<Running>() <= 16);
+const _: () = assert!(std::mem::size_of::<Record>() <= stack::RESERVED);
+const _: () = assert!(std::mem::align_of::<Record>() <= 16);
+
+/// A greenlet body with its stack: one word, pointing at its [`Record`] at the top of that
+/// stack.
+///
+/// The record holds the stack it lives in (`inner` owns the `Stack`, which is only its address
+/// range): the memory stays mapped while the stack is out of the pool, that is until
+/// [`into_stack`](Coroutine::into_stack) or the drop has moved `inner` out and released it.
+pub(crate) struct Coroutine {
+    record: NonNull<Record>,
+}
 
 // SAFETY: a corosensei coroutine is !Send because values on its stack might not be Send. Every
 // value on a greenlet's stack was either moved in with the spawned closure (bounded by `Send`)
@@ -64,7 +77,7 @@ const _: () = assert!(std::mem::align_of::<Running>() <= 16);
 // queues). The real limits are documented in the crate docs ("Thread-locals and migration"):
 // thread-local addresses must not be kept across a blocking call, and std `MutexGuard`s must not
 // be held across one. `Running` holds raw pointers used only by the thread that runs the
-// coroutine. `running` points into the coroutine's own stack and moves with it.
+// coroutine. The record is reached only through this one owner.
 unsafe impl Send for Coroutine {}
 
 impl Coroutine {
@@ -74,25 +87,28 @@ impl Coroutine {
     where
         F: FnOnce() + 'static,
     {
-        let running = stack.reserved().cast::<Running>();
-        // SAFETY: the reserved bytes belong to this stack, are aligned and large enough (checked
-        // above), and no code runs on them: corosensei's stack base is below them.
-        unsafe {
-            running.write(Running {
-                yielder: Cell::new(ptr::null()),
-                guard_start: stack.guard_start(),
-                stack_size: stack.size(),
-                id,
-                name: name.map(|n| (n.as_ptr(), n.len())),
-            })
+        let record = stack.reserved().cast::<Record>();
+        let running = Running {
+            yielder: Cell::new(ptr::null()),
+            guard_start: stack.guard_start(),
+            stack_size: stack.size(),
+            id,
+            name: name.map(|n| (n.as_ptr(), n.len())),
         };
-        let inner = corosensei::Coroutine::with_stack(stack, move |yielder, ()| {
+        let inner = Inner::with_stack(stack, move |yielder, ()| {
             let running = RUNNING.with(Cell::get);
             // SAFETY: `resume` set RUNNING to this coroutine's record before switching here.
             unsafe { (*running).yielder.set(yielder as *const _) };
             body();
         });
-        Coroutine { inner, running }
+        // SAFETY: the reserved bytes belong to this stack, are aligned and large enough (checked
+        // above), and no code runs on them: corosensei's stack base is below them. Nothing was
+        // there to drop (a stack's reserved bytes hold a record only while a coroutine owns it).
+        unsafe { record.write(Record { running, inner }) };
+        Coroutine {
+            // SAFETY: `reserved` is derived from the stack's base address, never null.
+            record: unsafe { NonNull::new_unchecked(record) },
+        }
     }
 
     /// Runs the coroutine until it suspends (`Some(reason)`) or its body returns (`None`).
@@ -100,8 +116,13 @@ impl Coroutine {
     /// The body must not panic: callers catch panics inside it.
     #[inline]
     pub(crate) fn resume(&mut self) -> Option<Suspend> {
-        let prev = RUNNING.with(|r| r.replace(self.running));
-        let result = self.inner.resume(());
+        let record = self.record.as_ptr();
+        // SAFETY: the record is alive until `into_stack` or the drop (see the type's docs), and
+        // `&mut self` is the only way to it; the coroutine's own code reaches only `running`,
+        // through RUNNING, while it runs inside this call.
+        let (running, inner) = unsafe { (&raw const (*record).running, &mut (*record).inner) };
+        let prev = RUNNING.with(|r| r.replace(running));
+        let result = inner.resume(());
         RUNNING.with(|r| r.set(prev));
         match result {
             CoroutineResult::Yield(reason) => Some(reason),
@@ -111,7 +132,24 @@ impl Coroutine {
 
     /// The stack of a coroutine whose body has returned.
     pub(crate) fn into_stack(self) -> Stack {
-        self.inner.into_stack()
+        self.take_inner().into_stack()
+    }
+
+    /// Moves the corosensei coroutine out of the record; the record's bytes are dead from here.
+    fn take_inner(self) -> Inner {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the record is alive (see the type's docs) and this is its one owner, consumed
+        // here: nothing reads the record's `inner` again (`ManuallyDrop` skips the drop).
+        unsafe { ptr::read(&raw const (*this.record.as_ptr()).inner) }
+    }
+}
+
+impl Drop for Coroutine {
+    /// A coroutine dropped before its body returned: corosensei unwinds its stack, then the
+    /// stack goes back to the pool, as when the coroutine lived in the task.
+    fn drop(&mut self) {
+        // SAFETY: as in `take_inner`: this is the record's one owner, and it is going away.
+        drop(unsafe { ptr::read(&raw const (*self.record.as_ptr()).inner) });
     }
 }
 

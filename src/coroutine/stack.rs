@@ -77,8 +77,8 @@ const PAGE: usize = 4096;
 /// Size of the guard page below each stack.
 pub(crate) const GUARD: usize = PAGE;
 /// Bytes at the top of each stack kept for the coroutine's own bookkeeping (see
-/// `coroutine::Running`); the code running on the stack starts below them.
-pub(crate) const RESERVED: usize = 64;
+/// `coroutine::Record`); the code running on the stack starts below them.
+pub(crate) const RESERVED: usize = 128;
 /// The default usable size of a greenlet's stack: 256 KiB of address space, committed lazily.
 /// Enough for debug builds and deep library calls; a parked greenlet typically touches one page.
 ///
