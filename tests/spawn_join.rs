@@ -206,3 +206,54 @@ fn a_greenlet_waiting_for_itself_gets_a_clear_panic_not_a_hang() {
     let msg = report_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(msg.contains("wait for itself"), "{msg}");
 }
+
+/// A greenlet's joiners queue is made by the first joiner that has to wait: greenlets and plain
+/// threads that start waiting at about the moment it ends, some racing to make the queue, all
+/// return (a notification that missed a waiter would leave the test hanging).
+#[test]
+fn joiners_racing_the_end_of_a_greenlet_all_return() {
+    for round in 0..200u64 {
+        let start = Arc::new(greenlet::sync::Event::new());
+        let target = {
+            let start = start.clone();
+            Arc::new(spawn(move || {
+                start.wait();
+                for _ in 0..round % 4 {
+                    greenlet::yield_now();
+                }
+                round
+            }))
+        };
+        let greenlets: Vec<_> = (0..4)
+            .map(|i| {
+                let target = target.clone();
+                spawn(move || {
+                    if i % 2 == 0 {
+                        target.wait();
+                    } else {
+                        while !target.wait_timeout(Duration::from_micros(50)) {}
+                    }
+                    target.is_finished()
+                })
+            })
+            .collect();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let target = target.clone();
+                std::thread::spawn(move || {
+                    target.wait();
+                    target.is_finished()
+                })
+            })
+            .collect();
+        start.set();
+        for g in greenlets {
+            assert!(g.join().unwrap());
+        }
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        let target = Arc::into_inner(target).expect("every waiter has returned its handle");
+        assert_eq!(target.join().unwrap(), round);
+    }
+}
