@@ -78,8 +78,8 @@ pub(crate) struct Task<B: ?Sized = dyn Runnable> {
 /// The scheduler's reference to a task.
 pub(crate) type TaskRef = Arc<Task>;
 
-/// `repr(C)` keeps what every switch touches (the state words, the kill flag, the coroutine's
-/// stack pointer) in the first cache line of the allocation.
+/// `repr(C)` keeps what every switch touches (the state words, the pointer to the coroutine, the
+/// park cell's kill flag and token) in the first cache line of the allocation.
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) life: AtomicU8,
