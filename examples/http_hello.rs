@@ -15,7 +15,9 @@ use greenlet::net::{StreamServer, TcpStream};
 mod common;
 use common::{serve_pipelined, Step};
 
-const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: greenlet\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// The response the peers' http workload fixes, byte for byte (so every runtime writes as much).
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// Larger request heads are refused (431 in spirit; we just answer 400 and close).

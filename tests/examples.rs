@@ -120,7 +120,7 @@ fn http_hello_keep_alive_pipelining_and_bad_requests() {
     s.write_all(format!("{request}{request}").as_bytes())
         .unwrap();
     let response =
-        "HTTP/1.1 200 OK\r\nServer: greenlet\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+        "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
     let mut buf = vec![0; response.len() * 3];
     s.read_exact(&mut buf).unwrap();
     assert_eq!(String::from_utf8(buf).unwrap(), response.repeat(3));
