@@ -550,6 +550,7 @@ fn echo_with(n: u64, m: u64, connected_hook: impl FnOnce()) -> Result<Outcome, S
     .start();
     let connected = Arc::new(greenlet::sync::Barrier::new(n as usize + 1));
     let go = Arc::new(Event::new());
+    let connecting = Instant::now();
     let clients: Vec<_> = (0..n)
         .map(|c| {
             let (connected, go) = (connected.clone(), go.clone());
@@ -573,6 +574,8 @@ fn echo_with(n: u64, m: u64, connected_hook: impl FnOnce()) -> Result<Outcome, S
         })
         .collect();
     connected.wait();
+    // The untimed phase, reported as the peers do: from the first spawn to every client connected.
+    let connect_s = connecting.elapsed().as_secs_f64();
     connected_hook();
     let start = Instant::now();
     go.set();
@@ -585,5 +588,7 @@ fn echo_with(n: u64, m: u64, connected_hook: impl FnOnce()) -> Result<Outcome, S
     let trips = n * m;
     Ok(Outcome::per_op(seconds, trips)
         .with("rt_per_s", format!("{:.0}", trips as f64 / seconds))
-        .with("m", m))
+        .with("m", m)
+        .with("connect_s", format!("{connect_s:.4}"))
+        .with("msg_bytes", 64))
 }
