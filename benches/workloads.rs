@@ -86,11 +86,18 @@ fn main() -> ExitCode {
         }
     };
 
+    let driver_on_thread = std::env::var("DRIVER").is_ok_and(|d| d == "thread");
     let mut ok = true;
     for (workload, n, m) in runs {
         let w = workload.clone();
-        // Like Go's main goroutine: the workload runs inside a greenlet.
-        let result = greenlet::spawn(move || run(&w, n, m)).join();
+        // Like Go's main goroutine: the workload runs inside a greenlet. `DRIVER=thread` runs it
+        // on this plain thread instead (a diagnostic, like may's `DRIVER=coroutine` the other
+        // way round; a panic there ends the process).
+        let result = if driver_on_thread {
+            Ok(run(&w, n, m))
+        } else {
+            greenlet::spawn(move || run(&w, n, m)).join()
+        };
         match result {
             Ok(Ok(out)) => {
                 let mut line = format!(
