@@ -43,12 +43,16 @@ fn sleep_zero_child() {
     if std::env::var("SLEEP_ZERO_CHILD").is_err() {
         return;
     }
-    // With one worker, two greenlets that sleep(0) after every step must alternate.
+    // With one worker, two greenlets that sleep(0) after every step must alternate. They start
+    // together: under load this plain thread may be descheduled between the two spawns for
+    // longer than the first greenlet takes to finish alone.
     let log = Arc::new(Mutex::new(Vec::new()));
+    let start = Arc::new(greenlet::sync::Event::new());
     let inner: Vec<_> = (0..2)
         .map(|id| {
-            let log = log.clone();
+            let (log, start) = (log.clone(), start.clone());
             spawn(move || {
+                start.wait();
                 for _ in 0..50 {
                     log.lock().unwrap().push(id);
                     sleep(Duration::ZERO);
@@ -56,6 +60,7 @@ fn sleep_zero_child() {
             })
         })
         .collect();
+    start.set();
     joinall(inner);
     let log = log.lock().unwrap();
     assert_eq!(log.len(), 100);
