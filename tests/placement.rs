@@ -153,3 +153,59 @@ fn a_woken_greenlet_runs_at_home_while_the_waker_computes() {
         "the woken greenlet waited for the spinning waker on another worker"
     );
 }
+
+/// Long-lived greenlets started one at a time by an accept-like loop spread over the workers: a
+/// worker that hosts more greenlets than an idle one hands the next to start over, so where a
+/// burst of connections lands does not decide the balance for their whole life. (A server's
+/// accepting worker used to start up to all of its handlers itself under `wrk -c100`.)
+#[test]
+fn long_lived_greenlets_started_one_by_one_spread_over_idle_workers() {
+    if workers() < 2 {
+        return;
+    }
+    const CONNECTIONS: usize = 64;
+    let (tx, rx) = channel::bounded::<usize>(0);
+    let done = Arc::new(Event::new());
+    let homes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let acceptor = {
+        let (done, homes) = (done.clone(), homes.clone());
+        spawn(move || {
+            let handlers: Vec<_> = rx
+                .iter()
+                .map(|_| {
+                    let (done, homes) = (done.clone(), homes.clone());
+                    spawn(move || {
+                        homes.lock().unwrap().push(thread::current().id());
+                        done.wait();
+                    })
+                })
+                .collect();
+            joinall(handlers);
+        })
+    };
+    for i in 0..CONNECTIONS {
+        tx.send(i).unwrap();
+        thread::sleep(Duration::from_micros(200));
+    }
+    drop(tx);
+    let t0 = Instant::now();
+    while homes.lock().unwrap().len() < CONNECTIONS {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "handlers did not start"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    let homes = std::mem::take(&mut *homes.lock().unwrap());
+    done.set();
+    acceptor.join().unwrap();
+    let mut per_thread = std::collections::HashMap::new();
+    for id in homes {
+        *per_thread.entry(id).or_insert(0usize) += 1;
+    }
+    let most = per_thread.values().copied().max().unwrap();
+    assert!(
+        most <= CONNECTIONS * 3 / 4,
+        "{most} of {CONNECTIONS} long-lived greenlets started on one worker: {per_thread:?}"
+    );
+}
