@@ -83,7 +83,6 @@ impl Placement {
         theirs + SPREAD_MARGIN <= mine
     }
 }
-
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
 /// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
