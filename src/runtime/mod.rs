@@ -25,11 +25,6 @@
 //!   wakes its child and then polls for the child's answer without parking would wait for
 //!   ever). The price: a parent and a child that talk sit on two workers and pay a
 //!   cross-worker wake-up per message (see `worker::await_inbox`, which keeps it short).
-//! * **Started greenlets stay balanced by count.** An idle worker that hosts clearly more
-//!   started greenlets than the spawner's does not take the child, and a worker about to start
-//!   one with more queued hands it to an idle worker that hosts clearly fewer (see
-//!   `worker::Placement`): where a stream of long-lived greenlets (a server's connections)
-//!   starts decides the balance for their whole life.
 //!
 //! [`schedule`] is the one place that decides; everything that makes a greenlet runnable (a
 //! spawn, an unpark, a timer, an IO event, a kill) goes through it. The price: a greenlet whose
@@ -497,21 +492,8 @@ impl Runtime {
     ///
     /// `from` is the calling worker. A claimed worker gets the greenlet in its inbox, which it
     /// drains before it runs anything else once back from its search or its sleep.
-    ///
-    /// Only to an idle worker that `hosts` accepts, given how many started greenlets it and
-    /// this worker host (see `Placement` in `worker`).
-    fn start_on_idle(
-        &self,
-        from: usize,
-        task: TaskRef,
-        hosts: impl Fn(u64, u64) -> bool,
-    ) -> Option<TaskRef> {
-        let homed = |i: usize| self.counters[i].homed.load(Relaxed);
-        let mine = homed(from);
-        match self
-            .idle_set
-            .claim_other_if(from, |i| hosts(homed(i), mine))
-        {
+    fn start_on_idle(&self, from: usize, task: TaskRef) -> Option<TaskRef> {
+        match self.idle_set.claim_other(from) {
             Some(index) => {
                 self.send_home(index, task);
                 None

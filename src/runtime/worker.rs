@@ -52,37 +52,6 @@ const MAX_STREAK: u32 = 16;
 const AHEAD_PER_POP: u32 = 4;
 /// The most credit for going ahead that a worker saves up while its timers are quiet.
 const AHEAD_BURST: u32 = 4096;
-/// How many more started greenlets one worker must host than another to count as busier (see
-/// [`Placement`]).
-const SPREAD_MARGIN: u64 = 2;
-
-/// Which idle worker may take a greenlet not yet started, by how many started greenlets it
-/// (`theirs`) and the worker handing it over (`mine`) host.
-///
-/// A greenlet stays on the worker it starts on (the placement rule), so where a stream of
-/// long-lived greenlets starts decides the balance for their whole life. Handing every new
-/// greenlet to an idle worker put all of a server's connection handlers on the worker that was
-/// idle while the acceptor ran (64 of 64 in `tests/placement.rs`; 100 of 100 connections in
-/// some runs of `wrk -c100` against `http_hello`), and that worker's connections then waited
-/// while the acceptor's worker idled. Counting the greenlets each worker hosts keeps the two
-/// within [`SPREAD_MARGIN`] of each other, and a child still leaves a parent's worker for an
-/// idle one that is not busier (the reason for handing over at all: see
-/// `Runtime::start_on_idle`).
-struct Placement;
-
-impl Placement {
-    /// An idle worker takes it unless it hosts clearly more: for a new greenlet at spawn and
-    /// for the last runnable one here.
-    fn not_busier(theirs: u64, mine: u64) -> bool {
-        theirs < mine + SPREAD_MARGIN
-    }
-
-    /// An idle worker takes it only if it hosts clearly fewer: for a greenlet that would start
-    /// here with more queued behind it.
-    fn lighter(theirs: u64, mine: u64) -> bool {
-        theirs + SPREAD_MARGIN <= mine
-    }
-}
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
 /// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
@@ -295,11 +264,12 @@ impl WorkerCtx {
         self.runq.borrow().is_empty()
     }
 
-    /// A greenlet not yet started, about to start here: an idle worker that `hosts` accepts
-    /// takes it instead; `None` if one did.
-    #[inline(never)]
-    fn start_elsewhere(&self, task: TaskRef, hosts: fn(u64, u64) -> bool) -> Option<TaskRef> {
-        self.rt.start_on_idle(self.index, task, hosts)
+    /// The last runnable greenlet here, not yet started and about to start: an idle worker
+    /// takes it instead, as at spawn (one may have become idle since); `None` if one did. (With
+    /// more queued, stealing spreads the batch.)
+    #[cold]
+    fn start_last_elsewhere(&self, task: TaskRef) -> Option<TaskRef> {
+        self.rt.start_on_idle(self.index, task)
     }
 
     /// The next greenlet of the run queue (a marker takes the next one not yet started).
@@ -314,18 +284,10 @@ impl WorkerCtx {
                 Some(Some(t)) => return Some(t),
                 Some(None) => {
                     if let Some(t) = self.local.pop() {
-                        let handed = if self.nothing_queued() {
-                            // The last runnable greenlet here: an idle worker takes it, as at
-                            // spawn (one may have become idle since).
-                            self.start_elsewhere(t, Placement::not_busier)
-                        } else if self.counters().homed.load(Relaxed) >= SPREAD_MARGIN {
-                            // More queued, which stealing spreads; but an idle worker that
-                            // hosts fewer greenlets takes this one.
-                            self.start_elsewhere(t, Placement::lighter)
-                        } else {
-                            Some(t)
-                        };
-                        match handed {
+                        if !self.nothing_queued() {
+                            return Some(t);
+                        }
+                        match self.start_last_elsewhere(t) {
                             None => continue,
                             Some(t) => return Some(t),
                         }
@@ -752,8 +714,7 @@ impl WorkerCtx {
         // Only the first of a batch is handed over: once the queue holds greenlets, idle
         // workers take them by halves, cheaper than one hand-off each.
         let task = if was_empty {
-            self.rt
-                .start_on_idle(self.index, task, Placement::not_busier)?
+            self.rt.start_on_idle(self.index, task)?
         } else {
             task
         };
