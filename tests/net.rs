@@ -484,3 +484,58 @@ fn huge_durations_mean_no_deadline_never_a_panic() {
     server.stop();
     assert!(server.wait_handlers(Some(Duration::MAX)));
 }
+
+/// A server's connections spread over the workers: its accept loop's handlers are placed by how
+/// many greenlets each worker hosts, not handed to whichever worker is idle when a connection
+/// arrives (which put 64 of 64 long-lived handlers on one worker of two).
+#[test]
+fn a_servers_long_lived_connections_spread_over_the_workers() {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = std::env::var("GREENLET_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(workers);
+    if workers < 2 {
+        return;
+    }
+    const CONNECTIONS: usize = 64;
+    let done = Arc::new(Event::new());
+    let homes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = {
+        let (done, homes) = (done.clone(), homes.clone());
+        StreamServer::new(listener, move |_conn: TcpStream, _| {
+            homes.lock().unwrap().push(std::thread::current().id());
+            done.wait();
+        })
+        .start()
+    };
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(std::net::TcpStream::connect(addr).unwrap());
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let t0 = Instant::now();
+    while homes.lock().unwrap().len() < CONNECTIONS {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "handlers did not start"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let homes = std::mem::take(&mut *homes.lock().unwrap());
+    done.set();
+    drop(clients);
+    server.stop();
+    let mut per_thread = std::collections::HashMap::new();
+    for id in homes {
+        *per_thread.entry(id).or_insert(0usize) += 1;
+    }
+    let most = per_thread.values().copied().max().unwrap();
+    assert!(
+        most <= CONNECTIONS * 3 / 4,
+        "{most} of {CONNECTIONS} connection handlers started on one worker: {per_thread:?}"
+    );
+}

@@ -247,6 +247,9 @@ fn accept_loop<L: Listener>(
     handlers: &Handlers,
     stopping: Option<&AtomicBool>,
 ) -> io::Result<()> {
+    // This loop parks in `accept` (or in a full pool's `spawn`) and never spins, so its
+    // handlers may be placed for balance rather than on whichever worker is idle.
+    crate::runtime::balance_children_of_current();
     let mut pause = Duration::from_millis(5);
     loop {
         match listener.accept() {

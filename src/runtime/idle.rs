@@ -316,9 +316,20 @@ impl IdleSet {
         word.load(Relaxed) & bit != 0 && word.fetch_and(!bit, AcqRel) & bit != 0
     }
 
-    /// Claims an idle worker other than `from`, looking first at those after it (so that
-    /// spawners spread their children); `None` if no other worker is idle.
+    /// Claims any idle worker other than `from` (see `claim_other_if`).
+    #[cfg(test)]
     pub(crate) fn claim_other(&self, from: usize) -> Option<usize> {
+        self.claim_other_if(from, |_| true)
+    }
+
+    /// Claims an idle worker other than `from` that `accept` takes, looking first at those
+    /// after `from` (so that spawners spread their children); `None` if there is none. Workers
+    /// refused stay in the set.
+    pub(crate) fn claim_other_if(
+        &self,
+        from: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         let n = self.words.len();
         for step in 0..n {
             let w = (from / 64 + step) % n;
@@ -334,7 +345,7 @@ impl IdleSet {
             while seen != 0 {
                 let index = (seen.trailing_zeros() + shift) % 64;
                 let bit = 1u64 << index;
-                if word.fetch_and(!bit, AcqRel) & bit != 0 {
+                if accept(w * 64 + index as usize) && word.fetch_and(!bit, AcqRel) & bit != 0 {
                     return Some(w * 64 + index as usize);
                 }
                 seen &= seen - 1;
@@ -359,6 +370,15 @@ mod idle_set_tests {
         assert!(set.leave(0));
         assert_eq!(set.claim_other(2), Some(1), "worker 1 was idle all along");
         assert_eq!(set.claim_other(2), None);
+    }
+
+    #[test]
+    fn claim_other_if_skips_the_workers_it_refuses() {
+        let set = IdleSet::new(4);
+        assert_eq!(set.claim_other_if(0, |i| i == 3), Some(3));
+        assert_eq!(set.claim_other_if(0, |i| i == 3), None, "claimed already");
+        assert_eq!(set.claim_other_if(0, |_| false), None);
+        assert_eq!(set.claim_other(0), Some(1), "refused ones stay idle");
     }
 
     #[test]

@@ -25,6 +25,10 @@
 //!   wakes its child and then polls for the child's answer without parking would wait for
 //!   ever). The price: a parent and a child that talk sit on two workers and pay a
 //!   cross-worker wake-up per message (see `worker::await_inbox`, which keeps it short).
+//!   The exception: the children of a spawner that never spins after a spawn (a
+//!   `StreamServer`'s accept loop) are placed by how many greenlets each worker hosts, so that
+//!   a server's connections do not all land on the worker that was idle when they arrived
+//!   (see `worker::Placement`).
 //!
 //! [`schedule`] is the one place that decides; everything that makes a greenlet runnable (a
 //! spawn, an unpark, a timer, an IO event, a kill) goes through it. The price: a greenlet whose
@@ -492,8 +496,21 @@ impl Runtime {
     ///
     /// `from` is the calling worker. A claimed worker gets the greenlet in its inbox, which it
     /// drains before it runs anything else once back from its search or its sleep.
-    fn start_on_idle(&self, from: usize, task: TaskRef) -> Option<TaskRef> {
-        match self.idle_set.claim_other(from) {
+    ///
+    /// Only to an idle worker that `hosts` accepts, given how many started greenlets it and
+    /// this worker host (see `Placement` in `worker`).
+    fn start_on_idle(
+        &self,
+        from: usize,
+        task: TaskRef,
+        hosts: fn(u64, u64) -> bool,
+    ) -> Option<TaskRef> {
+        let homed = |i: usize| self.counters[i].homed.load(Relaxed);
+        let mine = homed(from);
+        match self
+            .idle_set
+            .claim_other_if(from, |i| hosts(homed(i), mine))
+        {
             Some(index) => {
                 self.send_home(index, task);
                 None
@@ -758,6 +775,18 @@ pub(crate) fn cancel_timer(key: TimerKey) {
 /// A pointer to the running greenlet's task, valid while that greenlet runs.
 pub(crate) fn current_task_ptr() -> Option<NonNull<Task>> {
     worker::with_current(|w| w.and_then(|w| w.current.get()))
+}
+
+/// Marks the running greenlet as one whose children are placed by how many greenlets each
+/// worker hosts, not handed to whichever worker is idle (see `worker::Placement`). For spawners
+/// that never spin after a spawn, such as a server's accept loop; no-op on a plain thread.
+pub(crate) fn balance_children_of_current() {
+    if let Some(task) = current_task_ptr() {
+        // SAFETY: the running greenlet's own task, alive while it runs.
+        unsafe { task.as_ref() }
+            .header
+            .place(task::BALANCES_CHILDREN);
+    }
 }
 
 /// Called before the running greenlet blocks its whole worker thread (it parks while unwinding

@@ -64,6 +64,11 @@ const UNREGISTERED: u64 = u64::MAX;
 /// `home` of a greenlet that has not started.
 pub(crate) const NO_HOME: u32 = u32::MAX;
 
+/// `placement` bits: placed by how many greenlets each worker hosts (see `worker::Placement`).
+pub(crate) const BALANCED: u8 = 1;
+/// `placement` bits: the greenlets it spawns are [`BALANCED`].
+pub(crate) const BALANCES_CHILDREN: u8 = 2;
+
 /// `result` bits: the body has stored the result.
 const STORED: u8 = 1;
 /// `result` bits: the handle is gone (dropped, or consumed by `join`).
@@ -87,6 +92,10 @@ pub(crate) struct Header {
     result: AtomicU8,
     /// The size class of its stack (`stack::class_id`): one byte where a size took eight.
     stack_class: u8,
+    /// How the scheduler places it and its children ([`BALANCED`], [`BALANCES_CHILDREN`] bits;
+    /// see `worker::Placement`). Set before the task is queued (its own bit) or by the task
+    /// itself (its children's bit).
+    placement: AtomicU8,
     /// The worker this greenlet runs on once started ([`NO_HOME`] before).
     home: AtomicU32,
     coroutine: UnsafeCell<Option<Coroutine>>,
@@ -130,6 +139,7 @@ impl Header {
             id,
             name: name.map(Box::new),
             stack_class: stack::class_id(stack_size),
+            placement: AtomicU8::new(0),
             coroutine: UnsafeCell::new(None),
             locals: UnsafeCell::new(None),
         }
@@ -138,6 +148,18 @@ impl Header {
     /// The greenlet's name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref().map(|n| &**n)
+    }
+
+    /// Whether `bit` ([`BALANCED`], [`BALANCES_CHILDREN`]) is set.
+    #[inline]
+    pub(crate) fn placed(&self, bit: u8) -> bool {
+        self.placement.load(Ordering::Relaxed) & bit != 0
+    }
+
+    /// Sets `bit`: for [`BALANCED`] before the task is queued (the queue's push publishes it),
+    /// for [`BALANCES_CHILDREN`] by the running greenlet itself.
+    pub(crate) fn place(&self, bit: u8) {
+        self.placement.fetch_or(bit, Ordering::Relaxed);
     }
 
     /// The size of its stack (a class size).

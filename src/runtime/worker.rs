@@ -34,7 +34,7 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::monitor::Watch;
 use super::stats::{bump, WorkerCounters};
-use super::task::{NEW, STARTED};
+use super::task::{BALANCED, BALANCES_CHILDREN, NEW, STARTED};
 use super::{Origin, Runtime, Task, TaskRef, TimerAction, NO_DEADLINE};
 use crate::coroutine::{overflow, stack, Coroutine, Stack, Suspend};
 use crate::{JoinError, PanicPayload};
@@ -52,6 +52,41 @@ const MAX_STREAK: u32 = 16;
 const AHEAD_PER_POP: u32 = 4;
 /// The most credit for going ahead that a worker saves up while its timers are quiet.
 const AHEAD_BURST: u32 = 4096;
+/// How many more started greenlets one worker must host than another to count as busier (see
+/// [`Placement`]).
+const SPREAD_MARGIN: u64 = 2;
+
+/// Which idle worker may take a greenlet not yet started, by how many started greenlets it
+/// (`theirs`) and the worker handing it over (`mine`) host.
+///
+/// By default any idle worker takes a new greenlet: a child leaves its parent's worker, so that
+/// a parent that spins after waking it cannot strand it there (issue 14). But a greenlet stays
+/// on the worker it starts on, so the children of an accept loop, long-lived connection
+/// handlers, then all land on whichever worker is idle at each spawn (64 of 64 in
+/// `tests/net.rs`; up to 99 of 100 `wrk` connections on one worker of two), and that worker's
+/// connections wait while the acceptor's worker idles. Children of a spawner marked with
+/// `runtime::balance_children_of_current` (the `StreamServer` accept loop, which parks in
+/// `accept` and never spins) are [`BALANCED`] instead: they go where fewer greenlets live,
+/// keeping the workers within [`SPREAD_MARGIN`] of each other.
+struct Placement;
+
+impl Placement {
+    /// Any idle worker takes it.
+    fn any(_theirs: u64, _mine: u64) -> bool {
+        true
+    }
+
+    /// An idle worker takes it unless it hosts clearly more.
+    fn not_busier(theirs: u64, mine: u64) -> bool {
+        theirs < mine + SPREAD_MARGIN
+    }
+
+    /// An idle worker takes it only if it hosts clearly fewer.
+    fn lighter(theirs: u64, mine: u64) -> bool {
+        theirs + SPREAD_MARGIN <= mine
+    }
+}
+
 /// Rounds of stealing before an idle worker sleeps.
 const SEARCH_ROUNDS: u32 = 32;
 /// Spin-loop hints between two search rounds, in the first half of the rounds (the second half
@@ -264,12 +299,11 @@ impl WorkerCtx {
         self.runq.borrow().is_empty()
     }
 
-    /// The last runnable greenlet here, not yet started and about to start: an idle worker
-    /// takes it instead, as at spawn (one may have become idle since); `None` if one did. (With
-    /// more queued, stealing spreads the batch.)
+    /// A greenlet not yet started, about to start here: an idle worker that `hosts` accepts
+    /// (see [`Placement`]) takes it instead; `None` if one did.
     #[cold]
-    fn start_last_elsewhere(&self, task: TaskRef) -> Option<TaskRef> {
-        self.rt.start_on_idle(self.index, task)
+    fn start_elsewhere(&self, task: TaskRef, hosts: fn(u64, u64) -> bool) -> Option<TaskRef> {
+        self.rt.start_on_idle(self.index, task, hosts)
     }
 
     /// The next greenlet of the run queue (a marker takes the next one not yet started).
@@ -284,10 +318,24 @@ impl WorkerCtx {
                 Some(Some(t)) => return Some(t),
                 Some(None) => {
                     if let Some(t) = self.local.pop() {
-                        if !self.nothing_queued() {
-                            return Some(t);
-                        }
-                        match self.start_last_elsewhere(t) {
+                        let balanced = t.header.placed(BALANCED);
+                        let handed = if self.nothing_queued() {
+                            // The last runnable greenlet here: an idle worker takes it, as at
+                            // spawn (one may have become idle since).
+                            let hosts = if balanced {
+                                Placement::not_busier
+                            } else {
+                                Placement::any
+                            };
+                            self.start_elsewhere(t, hosts)
+                        } else if balanced {
+                            // More queued, which stealing spreads; but an idle worker that
+                            // hosts clearly fewer takes a balanced one.
+                            self.start_elsewhere(t, Placement::lighter)
+                        } else {
+                            Some(t)
+                        };
+                        match handed {
                             None => continue,
                             Some(t) => return Some(t),
                         }
@@ -713,8 +761,18 @@ impl WorkerCtx {
         let was_empty = self.local.is_empty();
         // Only the first of a batch is handed over: once the queue holds greenlets, idle
         // workers take them by halves, cheaper than one hand-off each.
+        // SAFETY: `current` is the greenlet running on this worker (the spawner), alive while
+        // it runs.
+        let spawner = self.current.get().map(|p| unsafe { p.as_ref() });
+        let hosts: fn(u64, u64) -> bool =
+            if spawner.is_some_and(|p| p.header.placed(BALANCES_CHILDREN)) {
+                task.header.place(BALANCED);
+                Placement::not_busier
+            } else {
+                Placement::any
+            };
         let task = if was_empty {
-            self.rt.start_on_idle(self.index, task)?
+            self.rt.start_on_idle(self.index, task, hosts)?
         } else {
             task
         };
