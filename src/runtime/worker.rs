@@ -62,8 +62,8 @@ const SPREAD_MARGIN: u64 = 2;
 /// By default any idle worker takes a new greenlet: a child leaves its parent's worker, so that
 /// a parent that spins after waking it cannot strand it there (issue 14). But a greenlet stays
 /// on the worker it starts on, so the children of an accept loop, long-lived connection
-/// handlers, then all land on whichever worker is idle at each spawn (64 of 64 in
-/// `tests/net.rs`; up to 99 of 100 `wrk` connections on one worker of two), and that worker's
+/// handlers, then all land on whichever worker is idle at each spawn (55-62 of 64 in
+/// `tests/net.rs`; up to 100 of 100 `wrk` connections on one worker of two), and that worker's
 /// connections wait while the acceptor's worker idles. Children of a spawner marked with
 /// `runtime::balance_children_of_current` (the `StreamServer` accept loop, which parks in
 /// `accept` and never spins) are [`BALANCED`] instead: they go where fewer greenlets live,
@@ -758,9 +758,6 @@ impl WorkerCtx {
     /// its run-queue marker, waking a sleeper when the queue was empty (pushing onto a
     /// non-empty queue makes no new work visible).
     pub(super) fn schedule_new(&self, task: TaskRef) -> Option<TaskRef> {
-        let was_empty = self.local.is_empty();
-        // Only the first of a batch is handed over: once the queue holds greenlets, idle
-        // workers take them by halves, cheaper than one hand-off each.
         // SAFETY: `current` is the greenlet running on this worker (the spawner), alive while
         // it runs.
         let spawner = self.current.get().map(|p| unsafe { p.as_ref() });
@@ -771,6 +768,9 @@ impl WorkerCtx {
             } else {
                 Placement::any
             };
+        let was_empty = self.local.is_empty();
+        // Only the first of a batch is handed over: once the queue holds greenlets, idle
+        // workers take them by halves, cheaper than one hand-off each.
         let task = if was_empty {
             self.rt.start_on_idle(self.index, task, hosts)?
         } else {
