@@ -317,7 +317,6 @@ impl IdleSet {
     }
 
     /// Claims any idle worker other than `from` (see `claim_other_if`).
-    #[cfg(test)]
     pub(crate) fn claim_other(&self, from: usize) -> Option<usize> {
         self.claim_other_if(from, |_| true)
     }

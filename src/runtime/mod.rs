@@ -497,20 +497,25 @@ impl Runtime {
     /// `from` is the calling worker. A claimed worker gets the greenlet in its inbox, which it
     /// drains before it runs anything else once back from its search or its sleep.
     ///
-    /// Only to an idle worker that `hosts` accepts, given how many started greenlets it and
-    /// this worker host (see `Placement` in `worker`).
+    /// With `hosts`, only to an idle worker that it accepts, given how many started greenlets
+    /// that worker and this one host (see `Placement` in `worker`); without, to any (and no
+    /// other worker's counter is read).
     fn start_on_idle(
         &self,
         from: usize,
         task: TaskRef,
-        hosts: fn(u64, u64) -> bool,
+        hosts: Option<worker::Hosts>,
     ) -> Option<TaskRef> {
-        let homed = |i: usize| self.counters[i].homed.load(Relaxed);
-        let mine = homed(from);
-        match self
-            .idle_set
-            .claim_other_if(from, |i| hosts(homed(i), mine))
-        {
+        let claimed = match hosts {
+            None => self.idle_set.claim_other(from),
+            Some(hosts) => {
+                let homed = |i: usize| self.counters[i].homed.load(Relaxed);
+                let mine = homed(from);
+                self.idle_set
+                    .claim_other_if(from, |i| hosts(homed(i), mine))
+            }
+        };
+        match claimed {
             Some(index) => {
                 self.send_home(index, task);
                 None

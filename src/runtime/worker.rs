@@ -56,8 +56,8 @@ const AHEAD_BURST: u32 = 4096;
 /// [`Placement`]).
 const SPREAD_MARGIN: u64 = 2;
 
-/// Which idle worker may take a greenlet not yet started, by how many started greenlets it
-/// (`theirs`) and the worker handing it over (`mine`) host.
+/// Which idle worker may take a [`BALANCED`] greenlet not yet started, by how many started
+/// greenlets it (`theirs`) and the worker handing it over (`mine`) host.
 ///
 /// By default any idle worker takes a new greenlet: a child leaves its parent's worker, so that
 /// a parent that spins after waking it cannot strand it there (issue 14). But a greenlet stays
@@ -70,12 +70,11 @@ const SPREAD_MARGIN: u64 = 2;
 /// keeping the workers within [`SPREAD_MARGIN`] of each other.
 struct Placement;
 
-impl Placement {
-    /// Any idle worker takes it.
-    fn any(_theirs: u64, _mine: u64) -> bool {
-        true
-    }
+/// A [`Placement`] rule: whether an idle worker hosting `theirs` started greenlets may take one
+/// from a worker hosting `mine`.
+pub(super) type Hosts = fn(u64, u64) -> bool;
 
+impl Placement {
     /// An idle worker takes it unless it hosts clearly more.
     fn not_busier(theirs: u64, mine: u64) -> bool {
         theirs < mine + SPREAD_MARGIN
@@ -299,10 +298,10 @@ impl WorkerCtx {
         self.runq.borrow().is_empty()
     }
 
-    /// A greenlet not yet started, about to start here: an idle worker that `hosts` accepts
-    /// (see [`Placement`]) takes it instead; `None` if one did.
+    /// A greenlet not yet started, about to start here: an idle worker takes it instead (with
+    /// `hosts`, one that it accepts, see [`Placement`]); `None` if one did.
     #[cold]
-    fn start_elsewhere(&self, task: TaskRef, hosts: fn(u64, u64) -> bool) -> Option<TaskRef> {
+    fn start_elsewhere(&self, task: TaskRef, hosts: Option<Hosts>) -> Option<TaskRef> {
         self.rt.start_on_idle(self.index, task, hosts)
     }
 
@@ -322,16 +321,16 @@ impl WorkerCtx {
                         let handed = if self.nothing_queued() {
                             // The last runnable greenlet here: an idle worker takes it, as at
                             // spawn (one may have become idle since).
-                            let hosts = if balanced {
-                                Placement::not_busier
+                            let hosts: Option<Hosts> = if balanced {
+                                Some(Placement::not_busier)
                             } else {
-                                Placement::any
+                                None
                             };
                             self.start_elsewhere(t, hosts)
                         } else if balanced {
                             // More queued, which stealing spreads; but an idle worker that
                             // hosts clearly fewer takes a balanced one.
-                            self.start_elsewhere(t, Placement::lighter)
+                            self.start_elsewhere(t, Some(Placement::lighter))
                         } else {
                             Some(t)
                         };
@@ -761,13 +760,12 @@ impl WorkerCtx {
         // SAFETY: `current` is the greenlet running on this worker (the spawner), alive while
         // it runs.
         let spawner = self.current.get().map(|p| unsafe { p.as_ref() });
-        let hosts: fn(u64, u64) -> bool =
-            if spawner.is_some_and(|p| p.header.placed(BALANCES_CHILDREN)) {
-                task.header.place(BALANCED);
-                Placement::not_busier
-            } else {
-                Placement::any
-            };
+        let hosts: Option<Hosts> = if spawner.is_some_and(|p| p.header.placed(BALANCES_CHILDREN)) {
+            task.header.place(BALANCED);
+            Some(Placement::not_busier)
+        } else {
+            None
+        };
         let was_empty = self.local.is_empty();
         // Only the first of a batch is handed over: once the queue holds greenlets, idle
         // workers take them by halves, cheaper than one hand-off each.
