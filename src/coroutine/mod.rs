@@ -111,6 +111,17 @@ impl Coroutine {
         }
     }
 
+    /// Asks the CPU to start loading the record, which [`resume`](Coroutine::resume) reads
+    /// first: a greenlet that waited a while has its stack's page out of the TLB and its record
+    /// out of the caches, and a worker that knows which greenlet runs next can overlap that miss
+    /// with the greenlet it runs now. Only a hint: it reads nothing and cannot fault.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        let record = self.record.as_ptr().cast::<u8>();
+        prefetch(record);
+        prefetch(record.wrapping_add(64));
+    }
+
     /// Runs the coroutine until it suspends (`Some(reason)`) or its body returns (`None`).
     ///
     /// The body must not panic: callers catch panics inside it.
@@ -151,6 +162,19 @@ impl Drop for Coroutine {
         // SAFETY: as in `take_inner`: this is the record's one owner, and it is going away.
         drop(unsafe { ptr::read(&raw const (*self.record.as_ptr()).inner) });
     }
+}
+
+/// Hints the CPU to load the cache line at `p` (a no-op where no hint is wired up).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address, and changes no
+    // memory; SSE, which the instruction belongs to, is part of every x86_64 target.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Switches from the running coroutine back to the thread that resumed it.

@@ -305,6 +305,27 @@ impl WorkerCtx {
         self.rt.start_on_idle(self.index, task, hosts)
     }
 
+    /// Starts loading what the next greenlets of the run queue touch first, while the one just
+    /// popped runs: the record on the next one's stack (its task was hinted one pop earlier)
+    /// and the task of the one after. Greenlets woken in a burst (a timer batch, a broadcast)
+    /// sit on as many stacks, each a page the TLB and the caches no longer hold: `perf` on
+    /// 100,000 sleepers put 15 % of the samples on the first load from a resumed record.
+    #[inline(always)]
+    fn prefetch_queued(&self) {
+        let runq = self.runq.borrow();
+        if let Some(Some(next)) = runq.front() {
+            // SAFETY: a started greenlet in this worker's run queue is one whose run reference
+            // this worker holds, and only the holder touches the coroutine slot; nothing else
+            // borrows it during this call.
+            if let Some(coroutine) = unsafe { next.header.coroutine() }.as_ref() {
+                coroutine.prefetch();
+            }
+        }
+        if let Some(Some(after)) = runq.get(1) {
+            crate::coroutine::prefetch(std::ptr::from_ref(&after.header).cast());
+        }
+    }
+
     /// The next greenlet of the run queue (a marker takes the next one not yet started).
     #[inline(always)]
     fn pop_own(&self) -> Option<TaskRef> {
@@ -312,6 +333,7 @@ impl WorkerCtx {
             let next = self.runq.borrow_mut().pop_front();
             if next.is_some() {
                 self.ahead.popped();
+                self.prefetch_queued();
             }
             match next {
                 Some(Some(t)) => return Some(t),
