@@ -263,3 +263,72 @@ fn channel_handoffs_under_timeouts_lose_and_double_nothing() {
     let (tx, rx) = channel::unbounded();
     handoffs_under_timeouts(tx, rx, N);
 }
+
+/// Thousands of greenlets and a few threads wait on one `Event`, each with its own deadline in
+/// scrambled order, some killed: they leave the one wait list from everywhere in it (each
+/// unlinks itself), and the `set` that comes while most still wait wakes exactly those left.
+/// Every waiter returns once, and says truly whether it saw the event.
+#[test]
+fn waiters_leaving_one_long_wait_list_from_everywhere_return_once() {
+    use greenlet::sync::Event;
+    use std::time::Instant;
+    const GREENLETS: u64 = 3000;
+    let event = Arc::new(Event::new());
+    let returned = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let waiter = |i: u64| {
+        let (event, returned) = (event.clone(), returned.clone());
+        move || {
+            // Deadlines from 1 to 80 ms, scrambled; a fifth wait with no deadline.
+            let seen = if i % 5 == 0 {
+                event.wait();
+                true
+            } else {
+                event.wait_timeout(Duration::from_millis(1 + (i * 7919) % 80))
+            };
+            returned.fetch_add(1, SeqCst);
+            // A waiter that saw the event returned after it was set (checked by the caller).
+            (seen, event.is_set())
+        }
+    };
+    let greenlets: Vec<_> = (0..GREENLETS).map(|i| spawn(waiter(i))).collect();
+    let threads: Vec<_> = (0..4)
+        .map(|i| std::thread::spawn(waiter(GREENLETS + i)))
+        .collect();
+    for g in greenlets.iter().skip(2).step_by(7) {
+        g.kill();
+    }
+    greenlet::sleep(Duration::from_millis(40));
+    event.set();
+    let mut killed = 0;
+    let mut seen = 0;
+    for r in joinall(greenlets) {
+        match r {
+            Ok((s, set)) => {
+                assert!(!s || set, "a waiter saw an event that was not set");
+                seen += usize::from(s);
+            }
+            Err(e) if e.is_killed() => killed += 1,
+            Err(e) => panic!("a waiter failed: {e}"),
+        }
+    }
+    for t in threads {
+        let (s, set) = t.join().unwrap();
+        assert!(!s || set);
+        seen += usize::from(s);
+    }
+    let total = GREENLETS as usize + 4;
+    assert_eq!(
+        returned.load(SeqCst) + killed,
+        total,
+        "every waiter returns once or is killed ({:?})",
+        start.elapsed()
+    );
+    // Those with no deadline (a fifth) cannot have timed out: all of them that were not killed
+    // saw the event.
+    assert!(
+        seen >= (0..GREENLETS + 4)
+            .filter(|i| i % 5 == 0 && (*i >= GREENLETS || i % 7 != 2))
+            .count()
+    );
+}

@@ -122,6 +122,42 @@ fn mutex_is_handed_over_in_fifo_order() {
 }
 
 #[test]
+fn mutex_fifo_order_survives_waiters_leaving_from_the_middle() {
+    // The wait list is intrusive: a waiter that leaves (killed, timed out) unlinks itself
+    // wherever it is. Those behind it keep their places, in order.
+    let m = Arc::new(Mutex::new(Vec::new()));
+    let held = m.lock();
+    let (tx, rx) = greenlet::channel::unbounded();
+    let hs: Vec<_> = (0..30)
+        .map(|i| {
+            let (m, tx) = (m.clone(), tx.clone());
+            let g = spawn(move || {
+                tx.send(i).unwrap(); // nothing parks between this and lock()
+                if i % 5 == 1 {
+                    // Leaves while the lock is still held.
+                    let _ = with_timeout(Duration::from_millis(20), || m.lock().push(100 + i));
+                } else {
+                    m.lock().push(i);
+                }
+            });
+            assert_eq!(rx.recv().unwrap(), i);
+            sleep(Duration::from_millis(2)); // it reaches lock() and queues
+            g
+        })
+        .collect();
+    for g in hs.iter().skip(3).step_by(5) {
+        g.kill();
+    }
+    for g in hs.iter().skip(1).step_by(5) {
+        g.wait(); // timed out, the lock still held
+    }
+    drop(held);
+    joinall(hs);
+    let expected: Vec<_> = (0..30).filter(|i| i % 5 != 1 && i % 5 != 3).collect();
+    assert_eq!(*m.lock(), expected);
+}
+
+#[test]
 fn killed_and_timed_out_lock_waiters_leave_the_mutex_consistent() {
     let m = Arc::new(Mutex::new(0));
     let held = m.lock();

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use super::locked::{drop_each, Fail, Wait};
-use crate::park::{Backoff, Unparker, WaitQueue};
+use crate::park::{Backoff, BoxedNode, Unparker, WaitQueue};
 
 /// Keeps `head` and `tail` on cache lines of their own.
 #[repr(align(128))]
@@ -298,23 +298,23 @@ impl<T> ArrayChan<T> {
     /// Registers a select's receive (a wake-up only: the select then tries again). `None`: a
     /// receive is ready now (checked after registering, so no notification can be missed) and
     /// nothing stays registered.
-    pub(crate) fn register_recv(&self, unparker: Unparker) -> Option<u64> {
+    pub(crate) fn register_recv(&self, unparker: Unparker) -> Option<BoxedNode<()>> {
         register_unless(&self.receivers_waiting, unparker, || self.recv_ready())
     }
 
     /// As [`register_recv`](Self::register_recv), for a send.
-    pub(crate) fn register_send(&self, unparker: Unparker) -> Option<u64> {
+    pub(crate) fn register_send(&self, unparker: Unparker) -> Option<BoxedNode<()>> {
         register_unless(&self.senders_waiting, unparker, || self.send_ready())
     }
 
     /// Takes a receive registration out; false if a notifier popped it.
-    pub(crate) fn unregister_recv(&self, ticket: u64) -> bool {
-        self.receivers_waiting.unregister(ticket)
+    pub(crate) fn unregister_recv(&self, node: BoxedNode<()>) -> bool {
+        self.receivers_waiting.unregister(node)
     }
 
     /// Takes a send registration out; false if a notifier popped it.
-    pub(crate) fn unregister_send(&self, ticket: u64) -> bool {
-        self.senders_waiting.unregister(ticket)
+    pub(crate) fn unregister_send(&self, node: BoxedNode<()>) -> bool {
+        self.senders_waiting.unregister(node)
     }
 
     /// A select woken by a push that did not receive here hands the wake-up on.
@@ -372,13 +372,13 @@ fn register_unless(
     waiting: &WaitQueue,
     unparker: Unparker,
     ready: impl Fn() -> bool,
-) -> Option<u64> {
-    let ticket = waiting.register_ticket(unparker);
+) -> Option<BoxedNode<()>> {
+    let node = waiting.register_node(unparker);
     if ready() {
-        waiting.unregister(ticket);
+        waiting.unregister(node);
         return None;
     }
-    Some(ticket)
+    Some(node)
 }
 
 impl<T> Drop for ArrayChan<T> {

@@ -22,7 +22,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::park::{
-    park_in_then, Parker, SpinGuard, SpinLock, Unparker, WaitList, Waiter, Wake, Wakeup,
+    park_in_then, BoxedNode, Parker, SpinGuard, SpinLock, Unparker, WaitList, Waiter, Wake, Wakeup,
 };
 use crate::queue::unfinished::{self, HasUnfinished, Unfinished};
 
@@ -82,7 +82,7 @@ pub(crate) fn drop_each<T>(messages: impl IntoIterator<Item = T>) {
 
 /// A parked waiter's message slot, on the waiter's own stack; or, for a select that only
 /// watches (`watch`), no slot at all: such a waiter is woken, never handed a message.
-struct Slot<T> {
+pub(crate) struct Slot<T> {
     ptr: *mut Option<T>,
     /// A select's sender (it has no message until it is chosen) or a `Select::ready` receiver:
     /// wake it and go on, as if it were not there.
@@ -451,7 +451,7 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         parker: &Parker,
         unparker: Unparker,
         slot: *mut Option<T>,
-    ) -> Option<u64> {
+    ) -> Option<BoxedNode<Slot<T>>> {
         let mut s = self.state.lock();
         if s.recv_ready(Some(parker)) {
             return None;
@@ -462,19 +462,29 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             watch,
             reserved: false,
         };
-        let ticket = s.receivers.push(unparker, entry);
-        Some(ticket)
+        let node = BoxedNode::new();
+        // SAFETY: a fresh heap node, which stays put; `unregister_recv` (the one way the select
+        // gives it back) unlinks it under this lock before freeing it.
+        unsafe { s.receivers.push(node.node(), unparker, entry) };
+        Some(node)
     }
 
-    /// Takes a select's receive registration out (if no sender popped it).
-    pub(crate) fn unregister_recv(&self, ticket: u64) {
-        let entry = self.state.lock().receivers.remove(ticket);
+    /// Takes a select's receive registration out (if no sender popped it) and frees its node.
+    pub(crate) fn unregister_recv(&self, node: BoxedNode<Slot<T>>) {
+        let mut s = self.state.lock();
+        // SAFETY: pushed into this list by `register_recv`.
+        let entry = unsafe { s.receivers.unlink_boxed(node) };
+        drop(s);
         drop(entry);
     }
 
     /// Registers a select's send, as a watcher (it has no message until chosen). `None`: a
     /// send is ready now, nothing was registered.
-    pub(crate) fn register_send(&self, parker: &Parker, unparker: Unparker) -> Option<u64> {
+    pub(crate) fn register_send(
+        &self,
+        parker: &Parker,
+        unparker: Unparker,
+    ) -> Option<BoxedNode<Slot<T>>> {
         let mut s = self.state.lock();
         if s.send_ready(Some(parker)) {
             return None;
@@ -484,7 +494,9 @@ impl<T, S: Store<T>> LockedChan<T, S> {
             watch: true,
             reserved: false,
         };
-        let ticket = s.senders.push(unparker, slot);
+        let node = BoxedNode::new();
+        // SAFETY: as in `register_recv`, with `unregister_send`.
+        unsafe { s.senders.push(node.node(), unparker, slot) };
         // `Select::ready` receivers waiting here now find a sender: let them look.
         let mut watchers = Vec::new();
         while let Some(w) = s
@@ -495,13 +507,16 @@ impl<T, S: Store<T>> LockedChan<T, S> {
         }
         drop(s);
         drop(watchers); // after the lock
-        Some(ticket)
+        Some(node)
     }
 
-    /// Takes a select's send registration out; false if a receiver (or the last receiver's
-    /// departure) popped it: if that woke the select, its send was chosen.
-    pub(crate) fn unregister_send(&self, ticket: u64) -> bool {
-        let entry = self.state.lock().senders.remove(ticket);
+    /// Takes a select's send registration out and frees its node; false if a receiver (or the
+    /// last receiver's departure) popped it: if that woke the select, its send was chosen.
+    pub(crate) fn unregister_send(&self, node: BoxedNode<Slot<T>>) -> bool {
+        let mut s = self.state.lock();
+        // SAFETY: pushed into this list by `register_send`.
+        let entry = unsafe { s.senders.unlink_boxed(node) };
+        drop(s);
         entry.is_some()
     }
 

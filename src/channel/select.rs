@@ -40,7 +40,7 @@ use super::error::{
 };
 use super::locked::Reservation;
 use super::{Flavor, Receiver, Sender};
-use crate::park::{self, Parker, Selection, Unparker, Wake};
+use crate::park::{self, BoxedNode, Parker, Selection, Unparker, Wake};
 
 /// A message of some type `T`, boxed, with the type erased (a select's receive took it; the
 /// caller's [`SelectedOperation::recv`] names the type again).
@@ -95,9 +95,31 @@ pub(crate) enum Outcome {
 /// A select's registration with one channel.
 #[derive(Default)]
 pub(crate) struct Reg {
-    ticket: Option<u64>,
+    /// The registration's node in the channel's wait list, untyped: a `BoxedNode<()>` for an
+    /// array channel, a `BoxedNode<Slot<T>>` for a locked one (see [`Reg::hold`]).
+    node: Option<NonNull<u8>>,
     /// A locked channel's receive: the boxed `Option<T>` the sender hands its message into.
     slot: Option<Erased>,
+}
+
+impl Reg {
+    /// Keeps the node of a registration made (`Some`); false if the operation was ready and
+    /// nothing was registered.
+    fn hold<P>(&mut self, node: Option<BoxedNode<P>>) -> bool {
+        self.node = node.map(BoxedNode::into_erased);
+        self.node.is_some()
+    }
+
+    /// The node kept by [`hold`](Reg::hold), if any.
+    ///
+    /// # Safety
+    /// `P` is the type `hold` was given: a handle's flavor, which decides it, never changes.
+    unsafe fn take<P>(&mut self) -> Option<BoxedNode<P>> {
+        // SAFETY: the caller's contract; `take` leaves `None` behind, so it is taken back once.
+        self.node
+            .take()
+            .map(|p| unsafe { BoxedNode::from_erased(p) })
+    }
 }
 
 /// One side of a channel, as a select sees it: implemented by [`Sender`] and [`Receiver`].
@@ -136,10 +158,7 @@ impl<T: Send> Handle for Receiver<T> {
 
     fn register(&self, parker: &Parker, unparker: Unparker, reg: &mut Reg, take: bool) -> bool {
         match &*self.chan {
-            Flavor::Array(c) => {
-                reg.ticket = c.register_recv(unparker);
-                reg.ticket.is_some()
-            }
+            Flavor::Array(c) => reg.hold(c.register_recv(unparker)),
             Flavor::Locked(c) => {
                 let slot = take.then(|| Erased::new(None::<T>));
                 let ptr = slot
@@ -147,23 +166,24 @@ impl<T: Send> Handle for Receiver<T> {
                     .map_or(std::ptr::null_mut(), |s| s.ptr.cast::<Option<T>>().as_ptr());
                 // SAFETY: the slot is a box owned by `reg`, freed only after `unregister` has
                 // taken the registration out under the channel's lock.
-                reg.ticket = unsafe { c.register_recv(parker, unparker, ptr) };
+                let node = unsafe { c.register_recv(parker, unparker, ptr) };
                 reg.slot = slot;
-                reg.ticket.is_some()
+                reg.hold(node)
             }
             Flavor::At(..) | Flavor::Tick(..) | Flavor::Never => !self.chan.recv_ready(),
         }
     }
 
     fn unregister(&self, reg: &mut Reg) -> Option<Outcome> {
-        let ticket = reg.ticket.take()?;
         match &*self.chan {
             Flavor::Array(c) => {
-                c.unregister_recv(ticket);
+                // SAFETY: an array channel's registration holds a `BoxedNode<()>`.
+                c.unregister_recv(unsafe { reg.take() }?);
                 None
             }
             Flavor::Locked(c) => {
-                c.unregister_recv(ticket);
+                // SAFETY: a locked channel's registration holds a `BoxedNode<Slot<T>>`.
+                c.unregister_recv(unsafe { reg.take() }?);
                 let slot = reg.slot.take()?;
                 // SAFETY: the slot was made as an `Option<T>` in `register`, and the channel no
                 // longer refers to it (the registration is out of its list).
@@ -202,21 +222,21 @@ impl<T: Send> Handle for Sender<T> {
     }
 
     fn register(&self, parker: &Parker, unparker: Unparker, reg: &mut Reg, _take: bool) -> bool {
-        reg.ticket = match &*self.chan {
-            Flavor::Array(c) => c.register_send(unparker),
-            Flavor::Locked(c) => c.register_send(parker, unparker),
-            _ => return false,
-        };
-        reg.ticket.is_some()
+        match &*self.chan {
+            Flavor::Array(c) => reg.hold(c.register_send(unparker)),
+            Flavor::Locked(c) => reg.hold(c.register_send(parker, unparker)),
+            _ => false,
+        }
     }
 
     fn unregister(&self, reg: &mut Reg) -> Option<Outcome> {
-        let ticket = reg.ticket.take()?;
         match &*self.chan {
-            Flavor::Array(c) => _ = c.unregister_send(ticket),
+            // SAFETY: an array channel's registration holds a `BoxedNode<()>`.
+            Flavor::Array(c) => _ = c.unregister_send(unsafe { reg.take() }?),
             // Popped: a receiver came (and parked to wait for this select's message), room
             // freed up, or every receiver left. The select tries this send first next.
-            Flavor::Locked(c) => _ = c.unregister_send(ticket),
+            // SAFETY: a locked channel's registration holds a `BoxedNode<Slot<T>>`.
+            Flavor::Locked(c) => _ = c.unregister_send(unsafe { reg.take() }?),
             _ => {}
         }
         None

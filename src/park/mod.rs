@@ -69,7 +69,7 @@ pub(crate) use hold::HoldTimeouts;
 pub(crate) use select::Selection;
 pub(crate) use site::{blocked_threads, fail_blocked_threads, BlockedThread, Site};
 pub(crate) use spinlock::{SpinGuard, SpinLock};
-pub(crate) use waitlist::{lock, park_in, park_in_then, WaitList, Waiter};
+pub(crate) use waitlist::{lock, park_in, park_in_then, BoxedNode, WaitList, Waiter};
 pub(crate) use waitqueue::{LazyWaitQueue, WaitQueue};
 
 const KILL_NONE: u8 = 0;

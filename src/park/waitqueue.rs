@@ -5,11 +5,11 @@
 //! [`WaitQueue::notify_all`]. Either the waiter's re-check sees the new state, or the notifier sees
 //! the registration (SeqCst fences on both sides): no wake-up is lost.
 
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::time::Instant;
 
 use super::spinlock::SpinLock;
-use super::waitlist::WaitList;
+use super::waitlist::{BoxedNode, Node, WaitList};
 use super::{prepare_for, Unparker, Wake};
 use crate::loom::sync::atomic::{fence, AtomicPtr, Ordering::Relaxed, Ordering::SeqCst};
 use crate::loom::ConstAtomicBool;
@@ -48,17 +48,21 @@ impl WaitQueue {
                 return true;
             }
             let parker = prepare_for(self.what);
-            let ticket = {
-                let mut w = self.waiters.lock();
-                let ticket = w.push(parker.unparker(), ());
-                self.nonempty.store(true, SeqCst);
-                ticket
-            };
-            fence(SeqCst);
+            // The waiter's place in the list, in this frame; the registration takes it out
+            // before the frame ends (on an unwind too).
+            let mut node = Node::new();
             let registration = Registration {
                 queue: self,
-                ticket,
+                node: NonNull::from(&mut node),
             };
+            {
+                let mut w = self.waiters.lock();
+                // SAFETY: the node is this frame's, reached only through the registration's
+                // pointer from here on, and the registration unlinks it before the frame ends.
+                unsafe { w.push(registration.node, parker.unparker(), ()) };
+                self.nonempty.store(true, SeqCst);
+            }
+            fence(SeqCst);
             if ready() {
                 return true;
             }
@@ -107,10 +111,12 @@ impl WaitQueue {
         }
         let wakeups = {
             let mut w = self.waiters.lock();
+            // Claimed under the lock, woken after it. `nonempty` is cleared only once every
+            // node is unlinked: a waiter that then sees it false frees its node without the
+            // lock (see `withdraw`).
+            let wakeups = w.wake_all();
             self.nonempty.store(false, SeqCst);
-            // Claimed under the lock, so that tickets keep increasing (a late Registration must
-            // never match a newer waiter); woken after it.
-            w.wake_all()
+            wakeups
         };
         wakeups.len()
     }
@@ -121,33 +127,65 @@ impl WaitQueue {
     /// several queues at once with one park (`crate::wait`): dropping the result withdraws it.
     /// The SeqCst fence inside makes the caller's re-check of its condition, after this returns,
     /// see any change whose notification missed the registration (as in `wait_until`).
-    pub(crate) fn register(&self, unparker: Unparker) -> Registration<'_> {
-        Registration {
+    pub(crate) fn register(&self, unparker: Unparker) -> BoxedRegistration<'_> {
+        BoxedRegistration {
             queue: self,
-            ticket: self.register_ticket(unparker),
+            node: Some(self.register_node(unparker)),
         }
     }
 
     /// [`register`](WaitQueue::register) for a select (see `channel::select`), which keeps the
-    /// ticket and withdraws it with [`unregister`](WaitQueue::unregister), learning whether a
+    /// node and withdraws it with [`unregister`](WaitQueue::unregister), learning whether a
     /// notifier took it first. The caller re-checks its condition after this.
-    pub(crate) fn register_ticket(&self, unparker: Unparker) -> u64 {
+    pub(crate) fn register_node(&self, unparker: Unparker) -> BoxedNode<()> {
+        let node = BoxedNode::new();
         let mut w = self.waiters.lock();
-        let ticket = w.push(unparker, ());
+        // SAFETY: a fresh heap node, which stays put; `unregister` (the one way its holder
+        // gives it back) unlinks it under this lock before freeing it.
+        unsafe { w.push(node.node(), unparker, ()) };
         self.nonempty.store(true, SeqCst);
         drop(w);
         fence(SeqCst);
-        ticket
+        node
     }
 
-    /// Takes the registration `ticket` out; false if a notifier popped it already.
-    pub(crate) fn unregister(&self, ticket: u64) -> bool {
+    /// Takes the registration out and frees its node; false if a notifier popped it already.
+    pub(crate) fn unregister(&self, node: BoxedNode<()>) -> bool {
         let mut w = self.waiters.lock();
-        let found = w.remove(ticket).is_some();
+        // SAFETY: the node was pushed into this queue's list by `register_node`.
+        let found = unsafe { w.unlink_boxed(node) }.is_some();
         if w.is_empty() {
             self.nonempty.store(false, SeqCst);
         }
         found
+    }
+
+    /// Takes the waiter whose node is `node` out, if no notifier popped it. With `nonempty`
+    /// false the list was drained after the node was pushed: every unlinking is done before
+    /// that store (see `notify_all`), so the lock is not needed to know the node is out.
+    ///
+    /// # Safety
+    /// `node` was pushed into this queue's list, and stays valid during the call.
+    unsafe fn withdraw(&self, node: NonNull<Node<()>>) {
+        if !self.nonempty.load(SeqCst) {
+            // Drained: our entry is gone. (Read without the lock: the unlinking came before
+            // the store this load saw, which loom checks here.)
+            // SAFETY: out of every list, so only its owner, this thread, touches it now.
+            #[cfg(any(debug_assertions, loom))]
+            assert!(
+                !unsafe { Node::is_linked(node) },
+                "a drained queue's node is out"
+            );
+            return;
+        }
+        let mut w = self.waiters.lock();
+        // SAFETY: the caller's contract.
+        let waiter = unsafe { w.unlink(node) };
+        if w.is_empty() {
+            self.nonempty.store(false, SeqCst);
+        }
+        drop(w);
+        drop(waiter); // after the lock
     }
 }
 
@@ -227,21 +265,38 @@ impl Drop for LazyWaitQueue {
     }
 }
 
-/// A queued waiter; dropping it takes the waiter out of the queue if it is still there.
-pub(crate) struct Registration<'a> {
+/// A queued waiter whose node is in the waiting frame; dropping it takes the waiter out of the
+/// queue if it is still there.
+struct Registration<'a> {
     queue: &'a WaitQueue,
-    ticket: u64,
+    node: NonNull<Node<()>>,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        if !self.queue.nonempty.load(SeqCst) {
-            return; // drained by notify_all: our entry is gone
-        }
-        let mut w = self.queue.waiters.lock();
-        w.remove(self.ticket);
-        if w.is_empty() {
-            self.queue.nonempty.store(false, SeqCst);
+        // SAFETY: the node, in `wait_until`'s frame, outlives this guard, and was pushed into
+        // this queue's list (the push follows the guard's making with nothing between that
+        // could unwind).
+        unsafe { self.queue.withdraw(self.node) };
+    }
+}
+
+/// A queued waiter whose node is on the heap (see [`WaitQueue::register`]); dropping it takes
+/// the waiter out of the queue if it is still there.
+pub(crate) struct BoxedRegistration<'a> {
+    queue: &'a WaitQueue,
+    node: Option<BoxedNode<()>>,
+}
+
+impl Drop for BoxedRegistration<'_> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            // SAFETY: pushed into this queue's list by `register_node`, and valid until freed
+            // just below.
+            unsafe { self.queue.withdraw(node.node()) };
+            // SAFETY: out of the list now: `withdraw` unlinked it under the lock, or saw the
+            // queue drained after the push (every unlinking precedes that SeqCst store).
+            unsafe { node.free_unlinked() };
         }
     }
 }
