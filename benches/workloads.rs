@@ -71,6 +71,7 @@ fn main() -> ExitCode {
                     .or(match w.as_str() {
                         "cpu_phase" => Some(&("cpu_phase", 16, 0)),
                         "echo_skewed" => Some(&("echo_skewed", 100, 10_000)),
+                        "timeouts" => Some(&("timeouts", 100_000, 0)),
                         _ => None,
                     })
             else {
@@ -142,6 +143,7 @@ fn run(workload: &str, n: u64, m: u64) -> Result<Outcome, String> {
         "channel_mpmc" => channel_mpmc(n),
         "echo" => echo(n, m),
         "echo_skewed" => echo_skewed(n, m),
+        "timeouts" => timeouts(n),
         other => Err(format!("unknown_workload_{other}")),
     }
 }
@@ -267,6 +269,34 @@ fn sleepers_once(n: u64) -> Result<Outcome, String> {
     }
     .with("peak_timers", peak_timers)
     .with("peak_live", peak_live))
+}
+
+/// N greenlets wait on one `Event` that is never set, each with its own timeout (1 to 100 ms,
+/// scrambled): they leave the one wait list from everywhere in it, out of the order they joined
+/// it. Ideal total: 0.1 s. (Not one of BENCHMARKS.md's workloads: it shows what a timeout
+/// costs a waiter that is not at the front of a long wait list.)
+fn timeouts(n: u64) -> Result<Outcome, String> {
+    let event = Arc::new(Event::new());
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let event = event.clone();
+            let ms = 1 + (i.wrapping_mul(2_654_435_761) % 100);
+            greenlet::spawn(move || event.wait_timeout(Duration::from_millis(ms)))
+        })
+        .collect();
+    for h in handles {
+        if h.join().map_err(|e| e.to_string())? {
+            return Err("an_unset_event_was_seen".into());
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Outcome {
+        seconds: secs,
+        per_op_ns: (secs - 0.100).max(0.0) * 1e9 / n as f64,
+        extra: Vec::new(),
+    }
+    .with("ideal_s", "0.100"))
 }
 
 fn vm_rss_kb() -> u64 {
