@@ -301,6 +301,13 @@ pub(crate) trait Runnable: Send + Sync + 'static {
     /// function's destructor is contained and logged). Called once, by whoever won the CAS out
     /// of NEW.
     fn abort(&self, err: JoinError);
+    /// Moves the stored result (if any) into `*out`.
+    ///
+    /// # Safety
+    /// `out` points at an `Option<Result<T, JoinError>>` of this body's own `T`, and the caller
+    /// has exclusive access to the result (see `Body`'s Sync impl): the one handle, after the
+    /// task is done.
+    unsafe fn take_result_into(&self, out: *mut ());
 }
 
 pub(crate) struct Body<F, T> {
@@ -351,6 +358,16 @@ where
         unsafe { *self.result.get() = Some(Err(err)) };
         drop_contained(0, "the function of a greenlet killed before it started", f);
     }
+
+    unsafe fn take_result_into(&self, out: *mut ()) {
+        // SAFETY: the caller's contract: `out` has this body's result type (the cast only
+        // re-types the pointee), and the caller alone reaches the result cell now. `*out` is
+        // overwritten without a drop: it holds a `None` (see `Greenlet::take`).
+        unsafe {
+            out.cast::<Option<Result<T, JoinError>>>()
+                .write((*self.result.get()).take())
+        };
+    }
 }
 
 /// Drops `value`, catching and logging a panic of its destructor.
@@ -361,21 +378,6 @@ fn drop_contained<V>(id: u64, what: &str, value: V) {
         } else {
             log::error!("greenlet {id}: {what} panicked while dropped (its handle was dropped)");
         }
-    }
-}
-
-/// Takes the result of a task whose body is a `Body<F, T>`.
-///
-/// # Safety
-/// `task` must have been made as a `Task<Body<F, T>>` with these very `F` and `T`, and the
-/// caller must be its one `Greenlet<T>` handle, which has either seen `life` DONE (Acquire), or
-/// just won `Header::handle_dropped` with the result stored.
-pub(crate) unsafe fn take_result<F, T>(task: &Task) -> Option<Result<T, JoinError>> {
-    // SAFETY: the caller vouches for the concrete type (the cast only re-types the pointee) and
-    // for exclusive access to the result cell (see above and `Body`'s Sync impl).
-    unsafe {
-        let body = &(*(task as *const Task as *const Task<Body<F, T>>)).body;
-        (*body.result.get()).take()
     }
 }
 
