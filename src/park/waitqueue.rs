@@ -170,12 +170,12 @@ impl WaitQueue {
         if !self.nonempty.load(SeqCst) {
             // Drained: our entry is gone. (Read without the lock: the unlinking came before
             // the store this load saw, which loom checks here.)
-            // SAFETY: out of every list, so only its owner, this thread, touches it now.
             #[cfg(any(debug_assertions, loom))]
-            assert!(
-                !unsafe { Node::is_linked(node) },
-                "a drained queue's node is out"
-            );
+            {
+                // SAFETY: out of every list, so only its owner, this thread, touches it now.
+                let linked = unsafe { Node::is_linked(node) };
+                assert!(!linked, "a drained queue's node is out");
+            }
             return;
         }
         let mut w = self.waiters.lock();
