@@ -332,3 +332,73 @@ fn selected_operation_checks_its_channel_and_must_be_completed() {
     assert!(r.is_err(), "completing with another channel panics");
     assert!(tx.same_channel(&tx.clone()) && !tx.same_channel(&other_tx));
 }
+
+/// Hundreds of selects wait on the same two channels with scattered timeouts, so their
+/// registrations leave the channels' wait lists from everywhere in them (each unlinks its own
+/// node) while messages arrive: on every engine, every message is received exactly once.
+#[test]
+fn many_selects_leaving_the_wait_lists_from_the_middle_lose_nothing() {
+    const MESSAGES: usize = 6_000;
+    for cap in [0usize, 4, 64] {
+        let (tx_a, rx_a) = bounded::<usize>(cap);
+        let (tx_b, rx_b) = unbounded::<usize>();
+        let seen: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..MESSAGES).map(|_| AtomicUsize::new(0)).collect());
+        let receive = |id: usize| {
+            let (rx_a, rx_b, seen) = (rx_a.clone(), rx_b.clone(), seen.clone());
+            move || loop {
+                // 1 to 7 ms, different for neighbours in the lists.
+                let timeout = ms(1 + (id * 5 % 7) as u64);
+                let got = select! {
+                    recv(rx_a) -> m => m.ok(),
+                    recv(rx_b) -> m => m.ok(),
+                    default(timeout) => continue,
+                };
+                match got {
+                    Some(m) => {
+                        seen[m].fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        // One side is disconnected: drain the other, then stop.
+                        while let Ok(m) = rx_a.recv() {
+                            seen[m].fetch_add(1, Ordering::Relaxed);
+                        }
+                        while let Ok(m) = rx_b.recv() {
+                            seen[m].fetch_add(1, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        let greenlets: Vec<_> = (0..300).map(|id| spawn(receive(id))).collect();
+        let threads: Vec<_> = (300..302)
+            .map(|id| std::thread::spawn(receive(id)))
+            .collect();
+        drop((rx_a, rx_b));
+        let sender = spawn(move || {
+            for i in 0..MESSAGES {
+                if i % 2 == 0 {
+                    tx_a.send(i).unwrap();
+                } else {
+                    tx_b.send(i).unwrap();
+                }
+                if i % 500 == 0 {
+                    sleep(ms(2)); // let the selects time out meanwhile
+                }
+            }
+        });
+        sender.join().unwrap();
+        for r in joinall(greenlets) {
+            r.unwrap();
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let counts: Vec<usize> = seen.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        assert!(
+            counts.iter().all(|&c| c == 1),
+            "cap {cap}: a message lost or doubled"
+        );
+    }
+}
