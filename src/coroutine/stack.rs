@@ -484,14 +484,11 @@ pub(crate) fn release(stack: Stack, cache: &mut Vec<Stack>) {
     }
     // Full: this one and the older half of the cache go to the pool under one lock (a worker
     // that ends greenlets faster than it starts them would take the lock for every end).
-    let released = cache
-        .drain(..BATCH)
-        .chain(std::iter::once(stack))
-        .map(|s| {
-            // Filed here instead of by its own drop.
-            let s = std::mem::ManuallyDrop::new(s);
-            (s.base, s.size)
-        });
+    let released = cache.drain(..BATCH).chain(std::iter::once(stack)).map(|s| {
+        // Filed here instead of by its own drop.
+        let s = std::mem::ManuallyDrop::new(s);
+        (s.base, s.size)
+    });
     file_dirty(released);
 }
 
