@@ -96,6 +96,9 @@ const SEARCH_SPINS: u32 = 64;
 const INBOX_SPIN_NS: u64 = 20_000;
 /// How long a worker that ran out of work watches its inbox before it goes idle.
 const REPLY_SPIN_NS: u64 = 3_000;
+/// The run queue's room (in entries) that an idle worker keeps after a burst (see
+/// `WorkerCtx::shrink_runq`).
+const RUNQ_KEEP: usize = 4096;
 /// Attempts to take the IO poller, when a busy worker holds it, before sleeping without it.
 const POLLER_RETRIES: u32 = 16;
 /// A worker that sleeps without the poller while nobody blocks in it retries this often.
@@ -224,6 +227,7 @@ impl WorkerCtx {
         if let Some(task) = self.await_inbox(REPLY_SPIN_NS) {
             return Some(task);
         }
+        self.shrink_runq();
         // Idle from here until work turns up: a spawner may hand this worker a new greenlet
         // (`Runtime::start_on_idle`), found in the inbox.
         if regular {
@@ -243,6 +247,16 @@ impl WorkerCtx {
             self.offer_handed();
         }
         found
+    }
+
+    /// Gives back the run queue's buffer after a burst, once the queue is empty: a million
+    /// spawns queue a million markers (16 bytes each), and a `VecDeque` keeps its largest
+    /// buffer for good (`park 1000000` counted it in every parked greenlet's bytes).
+    fn shrink_runq(&self) {
+        let mut runq = self.runq.borrow_mut();
+        if runq.capacity() > RUNQ_KEEP && runq.is_empty() {
+            runq.shrink_to(RUNQ_KEEP);
+        }
     }
 
     /// This worker's counters.
