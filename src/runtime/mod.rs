@@ -672,7 +672,7 @@ pub(crate) fn snapshot() -> Vec<crate::GreenletInfo> {
             h.id,
             h.name().map(str::to_owned),
             state,
-            h.spawned_at,
+            h.spawned_at(),
             wait,
             std::time::Duration::from_nanos(now.saturating_sub(site.since())),
         ));

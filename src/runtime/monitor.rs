@@ -247,7 +247,7 @@ fn describe(key: u64, id: u64) -> String {
         .with(Key::from_bits(key), id, |task| {
             let h = &task.header;
             let name = h.name().map(|n| format!("'{n}' ")).unwrap_or_default();
-            format!("greenlet {name}(id {id}, spawned at {})", h.spawned_at)
+            format!("greenlet {name}(id {id}, spawned at {})", h.spawned_at())
         })
         .unwrap_or_else(|| format!("greenlet {id}"))
 }

@@ -1,7 +1,7 @@
 //! The task: one heap allocation per greenlet holding its scheduling state, its function until
 //! it starts, a pointer to its coroutine while it runs, and its result once it ends.
 //!
-//! Every greenlet, queued, running or parked, holds one, so the header is kept small (112
+//! Every greenlet, queued, running or parked, holds one, so the header is kept small (104
 //! bytes; a unit test guards it): what only the running greenlet needs lives at the top of its
 //! stack (the coroutine, see [`crate::coroutine`]), what few greenlets use is boxed on first
 //! use (the `with_timeout` frames, the joiners' queue, the name).
@@ -103,11 +103,8 @@ pub(crate) struct Header {
     /// Made by the first joiner that has to wait: most greenlets end before anyone joins.
     joiners: LazyWaitQueue,
     pub(crate) id: u64,
-    /// Boxed twice so that unnamed greenlets (most) pay one word for it, not two.
-    #[allow(clippy::redundant_allocation)]
-    name: Option<Box<Box<str>>>,
-    /// Where the greenlet was spawned (for dumps and reports).
-    pub(crate) spawned_at: &'static Location<'static>,
+    /// Where the greenlet was spawned and its name, if any (for dumps and reports): one word.
+    origin: Origin,
     /// Its key in the registry of live tasks (see [`super::registry`]), as bits.
     registry_key: AtomicU64,
     /// `Local` values of this greenlet; touched only by the greenlet itself.
@@ -129,7 +126,7 @@ impl Header {
         spawned_at: &'static Location<'static>,
     ) -> Header {
         Header {
-            spawned_at,
+            origin: Origin::new(spawned_at, name),
             registry_key: AtomicU64::new(UNREGISTERED),
             life: AtomicU8::new(NEW),
             result: AtomicU8::new(0),
@@ -137,7 +134,6 @@ impl Header {
             park: ParkCell::new(),
             joiners: LazyWaitQueue::new(),
             id,
-            name: name.map(Box::new),
             stack_class: stack::class_id(stack_size),
             placement: AtomicU8::new(0),
             coroutine: UnsafeCell::new(None),
@@ -147,7 +143,12 @@ impl Header {
 
     /// The greenlet's name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.name.as_deref().map(|n| &**n)
+        self.origin.name()
+    }
+
+    /// Where the greenlet was spawned.
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        self.origin.at()
     }
 
     /// Whether `bit` ([`BALANCED`], [`BALANCES_CHILDREN`]) is set.
@@ -291,6 +292,72 @@ impl Drop for Header {
     }
 }
 
+/// Where a greenlet was spawned, and its name if it was given one, in one word. An unnamed
+/// greenlet (most) points straight at its spawn site; a named one at a box that holds both,
+/// with the pointer's low bit set (a `Location` and the box are aligned to 8 bytes, so that bit
+/// of their addresses is always clear).
+struct Origin(*const u8);
+
+/// What a named greenlet's [`Origin`] points at.
+struct Named {
+    at: &'static Location<'static>,
+    name: Box<str>,
+}
+
+const NAMED: usize = 1;
+const _: () = assert!(std::mem::align_of::<Location<'static>>() > NAMED);
+const _: () = assert!(std::mem::align_of::<Named>() > NAMED);
+
+// SAFETY: an `Origin` owns what it points at, or borrows a `&'static Location`; both are
+// immutable once made and Send + Sync (`Location` and `Box<str>` are).
+unsafe impl Send for Origin {}
+// SAFETY: as above.
+unsafe impl Sync for Origin {}
+
+impl Origin {
+    fn new(at: &'static Location<'static>, name: Option<Box<str>>) -> Origin {
+        match name {
+            None => Origin(std::ptr::from_ref(at).cast()),
+            Some(name) => {
+                let named = Box::into_raw(Box::new(Named { at, name }));
+                // The tag keeps the pointer's provenance (`wrapping_add`, not an integer).
+                Origin(named.cast::<u8>().cast_const().wrapping_add(NAMED))
+            }
+        }
+    }
+
+    /// The box of a named greenlet's origin.
+    fn named(&self) -> Option<&Named> {
+        if self.0.addr() & NAMED == 0 {
+            return None;
+        }
+        // SAFETY: a tagged pointer is the box made in `new` plus the tag; it lives until the
+        // drop, which `&self` outlives.
+        Some(unsafe { &*self.0.wrapping_sub(NAMED).cast::<Named>() })
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.named().map(|n| &*n.name)
+    }
+
+    fn at(&self) -> &'static Location<'static> {
+        match self.named() {
+            Some(named) => named.at,
+            // SAFETY: an untagged pointer came from the `&'static Location` given to `new`.
+            None => unsafe { &*self.0.cast::<Location<'static>>() },
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if self.0.addr() & NAMED != 0 {
+            // SAFETY: made by `Box::into_raw` in `new` (the tag taken off), dropped once here.
+            drop(unsafe { Box::from_raw(self.0.wrapping_sub(NAMED).cast::<Named>().cast_mut()) });
+        }
+    }
+}
+
 /// The typed part of a task, seen by the scheduler.
 pub(crate) trait Runnable: Send + Sync + 'static {
     /// Runs the function to its end, on the greenlet's own stack, and stores its result (or
@@ -399,7 +466,7 @@ mod tests {
     #[test]
     fn the_header_stays_small() {
         let size = std::mem::size_of::<Header>();
-        assert!(size <= 112, "Header is {size} bytes");
+        assert!(size <= 104, "Header is {size} bytes");
     }
 
     #[test]
@@ -408,7 +475,10 @@ mod tests {
             let h = Header::new(1, Some("n".into()), size, Location::caller());
             assert_eq!(h.stack_size(), size);
             assert_eq!(h.name(), Some("n"));
+            assert_eq!(h.spawned_at().file(), file!());
         }
+        let unnamed = Header::new(3, None, 1 << 20, Location::caller());
+        assert_eq!(unnamed.spawned_at().file(), file!());
         assert_eq!(
             Header::new(2, None, 1 << 20, Location::caller()).name(),
             None
