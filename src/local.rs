@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::runtime;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 
 /// The values of one greenlet (or plain thread), by `Local` key.
 #[derive(Default)]
@@ -29,6 +30,37 @@ impl LocalMap {
         let ptr = boxed.downcast_ref::<T>().expect("just boxed") as *const T;
         self.entries.push((key, boxed));
         ptr
+    }
+}
+
+/// Drops a greenlet's `Local` values when its body ends (on an unwind too), inside the greenlet.
+/// Made by the body as it starts, while the coroutine's slot is the running one.
+pub(crate) struct DropAtEnd {
+    slot: NonNull<Option<Box<LocalMap>>>,
+    id: u64,
+}
+
+impl DropAtEnd {
+    /// For the greenlet `id` whose body is starting on the calling coroutine.
+    pub(crate) fn new(id: u64) -> DropAtEnd {
+        DropAtEnd {
+            slot: crate::coroutine::locals().expect("a greenlet's body runs on its coroutine"),
+            id,
+        }
+    }
+}
+
+impl Drop for DropAtEnd {
+    /// A destructor that panics is contained (and logged): the greenlet has already finished.
+    /// Values that a destructor makes anew are dropped in turn.
+    fn drop(&mut self) {
+        // SAFETY: the slot is this coroutine's (see `new`), alive until its body has returned,
+        // which is after this drop; each borrow ends before the values' destructors run.
+        while let Some(map) = unsafe { &mut *self.slot.as_ptr() }.take() {
+            if catch_unwind(AssertUnwindSafe(move || drop(map))).is_err() {
+                log::error!("greenlet {}: a Local value panicked while dropped", self.id);
+            }
+        }
     }
 }
 
@@ -112,12 +144,12 @@ impl<T: Send + 'static> Local<T> {
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let key = self.key();
-        let value: *const T = match runtime::current_task_ptr() {
-            Some(task) => {
-                // SAFETY: the running greenlet's own task, alive while it runs.
-                let header = unsafe { &task.as_ref().header };
-                // SAFETY: only the running greenlet itself touches its locals (see Header).
-                match unsafe { header.locals() }
+        let value: *const T = match crate::coroutine::locals() {
+            Some(slot) => {
+                // SAFETY: the running greenlet's own slot, alive while it runs, and touched only
+                // by the code running on it, this call included; no other reference to it is
+                // live here (a nested `with` in `init` below has ended before we look again).
+                match unsafe { &*slot.as_ptr() }
                     .as_ref()
                     .and_then(|m| m.find::<T>(key))
                 {
@@ -126,7 +158,7 @@ impl<T: Send + 'static> Local<T> {
                         // `init` runs with no borrow held: it may use other Locals.
                         let made = (self.init)();
                         // SAFETY: as above.
-                        unsafe { header.locals() }
+                        unsafe { &mut *slot.as_ptr() }
                             .get_or_insert_with(Box::default)
                             .insert(key, made)
                     }

@@ -87,3 +87,41 @@ fn nested_and_non_static_locals() {
     fn assert_sync<T: Sync>() {}
     assert_sync::<Local<RefCell<String>>>();
 }
+
+/// A value is dropped inside its greenlet, as the greenlet ends: its destructor sees the
+/// greenlet as the current one, may use Locals (whose new values are dropped in turn), and may
+/// panic without harm to the greenlet's result or the worker.
+#[test]
+fn values_are_dropped_inside_their_greenlet_and_may_use_locals() {
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    static AGAIN: AtomicUsize = AtomicUsize::new(0);
+    struct Again;
+    impl Drop for Again {
+        fn drop(&mut self) {
+            AGAIN.fetch_add(1, Ordering::SeqCst);
+            panic!("a Local's destructor panics");
+        }
+    }
+    static LATER: Local<Again> = Local::new(|| Again);
+    struct Checks;
+    impl Drop for Checks {
+        fn drop(&mut self) {
+            SEEN.store(
+                greenlet::current().map_or(0, |id| id.as_u64() as usize),
+                Ordering::SeqCst,
+            );
+            LATER.with(|_| ()); // made while the values are being dropped
+        }
+    }
+    static CHECKS: Local<Checks> = Local::new(|| Checks);
+    let g = spawn(|| {
+        CHECKS.with(|_| ());
+        7
+    });
+    let id = g.id().as_u64() as usize;
+    assert_eq!(g.join().unwrap(), 7);
+    assert_eq!(SEEN.load(Ordering::SeqCst), id);
+    assert_eq!(AGAIN.load(Ordering::SeqCst), 1);
+    // The workers are fine: more greenlets run.
+    assert_eq!(spawn(|| 1).join().unwrap(), 1);
+}

@@ -10,10 +10,12 @@
 pub(crate) mod overflow;
 pub(crate) mod stack;
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 
 use corosensei::{CoroutineResult, Yielder};
+
+use crate::local::LocalMap;
 
 pub(crate) use stack::Stack;
 
@@ -34,6 +36,9 @@ pub(crate) struct Running {
     stack_size: usize,
     id: u64,
     name: Option<(*const u8, usize)>,
+    /// The greenlet's [`Local`](crate::local::Local) values: here rather than in its task,
+    /// since only the code running on this coroutine touches them (see [`locals`]).
+    locals: UnsafeCell<Option<Box<LocalMap>>>,
 }
 
 thread_local! {
@@ -94,6 +99,7 @@ impl Coroutine {
             stack_size: stack.size(),
             id,
             name: name.map(|n| (n.as_ptr(), n.len())),
+            locals: UnsafeCell::new(None),
         };
         let inner = Inner::with_stack(stack, move |yielder, ()| {
             let running = RUNNING.with(Cell::get);
@@ -175,6 +181,18 @@ pub(crate) fn prefetch(p: *const u8) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// The `Local` values' slot of the coroutine running on this thread; `None` outside one.
+///
+/// The slot lives in the coroutine's record, as long as its body runs; only code running on
+/// the coroutine may use it (see `crate::local`).
+pub(crate) fn locals() -> Option<NonNull<Option<Box<LocalMap>>>> {
+    let running = RUNNING.with(Cell::get);
+    // SAFETY: a non-null RUNNING points at the record of the coroutine executing this code,
+    // alive while it runs; `UnsafeCell::get` makes no reference.
+    NonNull::new(running.cast_mut())
+        .map(|r| unsafe { NonNull::new_unchecked((*r.as_ptr()).locals.get()) })
 }
 
 /// Switches from the running coroutine back to the thread that resumed it.

@@ -1,10 +1,10 @@
 //! The task: one heap allocation per greenlet holding its scheduling state, its function until
 //! it starts, a pointer to its coroutine while it runs, and its result once it ends.
 //!
-//! Every greenlet, queued, running or parked, holds one, so the header is kept small (104
+//! Every greenlet, queued, running or parked, holds one, so the header is kept small (96
 //! bytes; a unit test guards it): what only the running greenlet needs lives at the top of its
-//! stack (the coroutine, see [`crate::coroutine`]), what few greenlets use is boxed on first
-//! use (the `with_timeout` frames, the joiners' queue, the name).
+//! stack (the coroutine and its `Local` values, see [`crate::coroutine`]), what few greenlets
+//! use is boxed on first use (the `with_timeout` frames, the joiners' queue, the name).
 //!
 //! Three state words drive it:
 //!
@@ -49,7 +49,6 @@ use std::ptr::NonNull;
 
 use super::registry::{Key, REGISTRY};
 use crate::coroutine::{stack, Coroutine};
-use crate::local::LocalMap;
 use crate::park::{KillUnwind, LazyWaitQueue, ParkCell, WaitQueue};
 use crate::JoinError;
 
@@ -107,15 +106,13 @@ pub(crate) struct Header {
     origin: Origin,
     /// Its key in the registry of live tasks (see [`super::registry`]), as bits.
     registry_key: AtomicU64,
-    /// `Local` values of this greenlet; touched only by the greenlet itself.
-    locals: UnsafeCell<Option<Box<LocalMap>>>,
 }
 
-// SAFETY: every field but `coroutine` and `locals` is Sync on its own. `coroutine` is touched
+// SAFETY: every field but `coroutine` is Sync on its own. `coroutine` is touched
 // only by the worker that holds the run reference (see the module docs) and runs or finishes the
 // task, or by the worker that won `life` NEW → STARTED (holding it too), so accesses are never
 // concurrent; the run reference moves between threads through Release/Acquire operations (run
-// queues, the park token), which orders them. `locals` is touched only by the greenlet itself while it runs (same argument).
+// queues, the park token), which orders them.
 unsafe impl Sync for Header {}
 
 impl Header {
@@ -137,7 +134,6 @@ impl Header {
             stack_class: stack::class_id(stack_size),
             placement: AtomicU8::new(0),
             coroutine: UnsafeCell::new(None),
-            locals: UnsafeCell::new(None),
         }
     }
 
@@ -166,29 +162,6 @@ impl Header {
     /// The size of its stack (a class size).
     pub(crate) fn stack_size(&self) -> usize {
         stack::class_of_id(self.stack_class)
-    }
-
-    /// The greenlet's `Local` values.
-    ///
-    /// # Safety
-    /// Only the greenlet itself, while it runs, may call it, and not while a previous result is
-    /// in use.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<LocalMap>> {
-        // SAFETY: the caller is the running greenlet itself (see above), the only party that
-        // ever reaches this cell, so no other reference to it exists.
-        unsafe { &mut *self.locals.get() }
-    }
-
-    /// Drops the greenlet's `Local` values, inside the greenlet, when its function has ended.
-    /// A destructor that panics is contained (and logged): the greenlet has already finished.
-    pub(crate) fn drop_locals(&self) {
-        // SAFETY: called by the greenlet itself, after its function returned.
-        while let Some(map) = unsafe { self.locals() }.take() {
-            if catch_unwind(AssertUnwindSafe(move || drop(map))).is_err() {
-                log::error!("greenlet {}: a Local value panicked while dropped", self.id);
-            }
-        }
     }
 
     /// The coroutine slot.
@@ -466,7 +439,7 @@ mod tests {
     #[test]
     fn the_header_stays_small() {
         let size = std::mem::size_of::<Header>();
-        assert!(size <= 104, "Header is {size} bytes");
+        assert!(size <= 96, "Header is {size} bytes");
     }
 
     #[test]

@@ -905,8 +905,8 @@ impl WorkerCtx {
             // SAFETY: the task owns this coroutine and outlives it; whichever worker resumes the
             // coroutine holds an Arc of the task meanwhile.
             let task = unsafe { &*ptr };
+            let _locals = crate::local::DropAtEnd::new(task.header.id);
             task.body.run(&task.header);
-            task.header.drop_locals();
         });
         // SAFETY: this worker won NEW → STARTED; nobody else touches the slot.
         unsafe { *h.coroutine() = Some(coroutine) };
