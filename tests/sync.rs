@@ -98,23 +98,37 @@ fn mutex_try_lock_timeout_into_inner_get_mut() {
     assert_eq!(m.into_inner(), vec![1, 2, 3]);
 }
 
+/// Spawns greenlets `0..n`, one at a time, each running `lock(i)`, which waits on a lock the
+/// caller holds: each one reports in and is given `pause` to reach the lock (nothing parks in
+/// between) before the next is spawned, so they queue in the order `0..n`.
+fn queue_in_order(
+    n: u64,
+    pause: Duration,
+    lock: impl Fn(u64) + Clone + Send + 'static,
+) -> Vec<greenlet::Greenlet<()>> {
+    let (tx, rx) = greenlet::channel::unbounded();
+    (0..n)
+        .map(|i| {
+            let (lock, tx) = (lock.clone(), tx.clone());
+            let g = spawn(move || {
+                tx.send(i).unwrap();
+                lock(i);
+            });
+            assert_eq!(rx.recv().unwrap(), i);
+            sleep(pause); // it reaches the lock and queues
+            g
+        })
+        .collect()
+}
+
 #[test]
 fn mutex_is_handed_over_in_fifo_order() {
     let m = Arc::new(Mutex::new(Vec::new()));
     let held = m.lock();
-    let (tx, rx) = greenlet::channel::unbounded();
-    let hs: Vec<_> = (0..10)
-        .map(|i| {
-            let (m, tx) = (m.clone(), tx.clone());
-            let g = spawn(move || {
-                tx.send(i).unwrap(); // nothing parks between this and lock()
-                m.lock().push(i);
-            });
-            assert_eq!(rx.recv().unwrap(), i);
-            sleep(Duration::from_millis(10)); // it reaches lock() and queues
-            g
-        })
-        .collect();
+    let hs = queue_in_order(10, Duration::from_millis(10), {
+        let m = m.clone();
+        move |i| m.lock().push(i)
+    });
     drop(held);
     joinall(hs);
     // The order is recorded while holding the lock: it is the hand-over order.
@@ -127,24 +141,17 @@ fn mutex_fifo_order_survives_waiters_leaving_from_the_middle() {
     // wherever it is. Those behind it keep their places, in order.
     let m = Arc::new(Mutex::new(Vec::new()));
     let held = m.lock();
-    let (tx, rx) = greenlet::channel::unbounded();
-    let hs: Vec<_> = (0..30)
-        .map(|i| {
-            let (m, tx) = (m.clone(), tx.clone());
-            let g = spawn(move || {
-                tx.send(i).unwrap(); // nothing parks between this and lock()
-                if i % 5 == 1 {
-                    // Leaves while the lock is still held.
-                    let _ = with_timeout(Duration::from_millis(20), || m.lock().push(100 + i));
-                } else {
-                    m.lock().push(i);
-                }
-            });
-            assert_eq!(rx.recv().unwrap(), i);
-            sleep(Duration::from_millis(2)); // it reaches lock() and queues
-            g
-        })
-        .collect();
+    let hs = queue_in_order(30, Duration::from_millis(2), {
+        let m = m.clone();
+        move |i| {
+            if i % 5 == 1 {
+                // Leaves while the lock is still held.
+                let _ = with_timeout(Duration::from_millis(20), || m.lock().push(100 + i));
+            } else {
+                m.lock().push(i);
+            }
+        }
+    });
     for g in hs.iter().skip(3).step_by(5) {
         g.kill();
     }
