@@ -657,8 +657,7 @@ pub(crate) fn snapshot() -> Vec<crate::GreenletInfo> {
     let now = coarse_now().max(advance_coarse());
     let running: Vec<u64> = rt.monitor.watches.iter().map(|w| w.running()).collect();
     let mut out = Vec::new();
-    registry::REGISTRY.for_each(|task| {
-        let h = &task.header;
+    registry::REGISTRY.for_each(|h| {
         let state = match h.life.load(Acquire) {
             NEW => GreenletState::NotStarted,
             task::STARTED if h.park.is_parked() => GreenletState::Parked,

@@ -244,8 +244,7 @@ fn look(
 /// "greenlet 'name' (id 7, spawned at src/main.rs:10)", as far as the registry still knows it.
 fn describe(key: u64, id: u64) -> String {
     REGISTRY
-        .with(Key::from_bits(key), id, |task| {
-            let h = &task.header;
+        .with(Key::from_bits(key), id, |h| {
             let name = h.name().map(|n| format!("'{n}' ")).unwrap_or_default();
             format!("greenlet {name}(id {id}, spawned at {})", h.spawned_at())
         })
@@ -255,8 +254,8 @@ fn describe(key: u64, id: u64) -> String {
 /// Where the greenlet last resumed from: its last park, if any.
 fn last_resumed(key: u64, id: u64) -> Option<String> {
     REGISTRY
-        .with(Key::from_bits(key), id, |task| {
-            let site = &task.header.park.site;
+        .with(Key::from_bits(key), id, |h| {
+            let site = &h.park.site;
             Some(format!(
                 "{} at {}",
                 site.what()?,
