@@ -7,10 +7,10 @@
 //! must never revive a task whose last reference is being dropped). Reading an entry is sound
 //! only under its shard's lock, which the destructor also takes before the task's memory goes.
 //!
-//! The registry is split in [`SHARDS`] shards, each a vector of slots behind a [`SpinLock`]. Ids are handed
-//! out in blocks of 1024 per thread (`greenlet::next_id`), and the shard is chosen from the block,
-//! so the greenlets spawned by one thread share a shard and spawns on different threads do not
-//! contend. A spawn costs one uncontended lock and a slot filled; the drop, the same. A slot is
+//! The registry is split in [`SHARDS`] shards, each a vector of slots behind a [`SpinLock`]. Ids
+//! are handed out in blocks of 1024 per thread (`greenlet::next_id`), and the shard is chosen
+//! from the block, so the greenlets spawned by one thread share a shard and spawns on different
+//! threads do not contend. A spawn costs one uncontended lock and a slot filled; the drop, the same. A slot is
 //! one word (a thin pointer to the task's header, `None` when vacant), the vacant ones listed
 //! for reuse: a million live greenlets hold 8 MB here (a `slab` of fat task pointers took 24).
 
